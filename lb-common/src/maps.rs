@@ -1,0 +1,183 @@
+//! Layouts of the BPF maps, their names and capacities.
+//!
+//! Every key and value is `#[repr(C)]` with explicit padding fields: hash keys are compared
+//! byte for byte, so no byte of a key may be left uninitialised by either side.
+
+use crate::{Addr, Family};
+
+/// Map names as they appear in the object file; the statics in `lb-ebpf` carry these names.
+pub mod name {
+    pub const VIPS: &str = "VIPS";
+    pub const TABLES: &str = "TABLES";
+    pub const RING_POS: &str = "RING_POS";
+    pub const REALS: &str = "REALS";
+    pub const FLOWS: &str = "FLOWS";
+    pub const SERVICE_STATS: &str = "SERVICE_STATS";
+    pub const REAL_STATS: &str = "REAL_STATS";
+    pub const EVENTS: &str = "EVENTS";
+    pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
+}
+
+/// Virtual services the data plane can hold at once.
+pub const MAX_SERVICES: u32 = 512;
+/// Real servers across all services.
+pub const MAX_REALS: u32 = 4096;
+/// Entries of one selection table. A service owns two, so the agent can fill one while the
+/// XDP program reads the other and then switch with a single map update.
+pub const TABLE_SIZE: u32 = 4096;
+/// Flow-table entries unless the operator asks for another size.
+pub const DEFAULT_FLOWS: u32 = 262_144;
+/// Bytes of the ring buffer that carries unresolved next hops to the agent.
+pub const NEIGH_MISSES_BYTES: u32 = 64 * 1024;
+
+/// First `TABLES` index of a service's selection table in `slot` (0 or 1).
+pub const fn table_base(service: u32, slot: u32) -> u32 {
+    (service * 2 + slot) * TABLE_SIZE
+}
+
+/// Key of `VIPS`: what a client packet is addressed to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VipKey {
+    pub addr: Addr,
+    /// Network byte order, as in the L4 header.
+    pub port: u16,
+    /// IP protocol number (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub family: u8,
+}
+
+impl VipKey {
+    pub fn new(addr: Addr, family: Family, port: u16, proto: u8) -> Self {
+        Self {
+            addr,
+            port: port.to_be(),
+            proto,
+            family: family as u8,
+        }
+    }
+}
+
+/// How a service hands packets to its reals (`lb_kind`).
+pub mod method {
+    /// Direct routing: rewrite the Ethernet header only.
+    pub const DR: u8 = 0;
+}
+
+/// How the XDP program picks a real for a new flow.
+pub mod select {
+    /// Walk the service's table in order, one step per new flow (rr and wrr: the agent lays
+    /// out the order, including weights).
+    pub const RING: u8 = 0;
+}
+
+/// Value of `VIPS`: where to find everything else about the service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Service {
+    /// Index into the per-service arrays (`RING_POS`, `SERVICE_STATS`).
+    pub id: u32,
+    /// First `TABLES` index of the active selection table.
+    pub table: u32,
+    /// Entries in use in that table; zero when no real may take new flows.
+    pub table_len: u32,
+    /// One of [`method`].
+    pub method: u8,
+    /// One of [`select`].
+    pub select: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Value of `REALS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Real {
+    pub addr: Addr,
+    /// Network byte order.
+    pub port: u16,
+    pub family: u8,
+    /// [`Real::PRESENT`] while the real exists in the configuration.
+    pub flags: u8,
+    /// Bumped whenever the slot is given to another real, so flows pinned to the previous
+    /// occupant are not delivered to the new one.
+    pub generation: u32,
+}
+
+impl Real {
+    pub const PRESENT: u8 = 1;
+
+    pub const fn is_present(&self) -> bool {
+        self.flags & Self::PRESENT != 0
+    }
+}
+
+/// Key of `FLOWS`: a connection as the client sent it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: Addr,
+    pub dst: Addr,
+    /// Network byte order.
+    pub sport: u16,
+    /// Network byte order.
+    pub dport: u16,
+    pub proto: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Value of `FLOWS`: the real a connection is pinned to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub real: u32,
+    /// [`Real::generation`] when the flow was scheduled.
+    pub generation: u32,
+}
+
+/// A next hop the XDP program found no neighbour entry for; the agent asks the kernel to
+/// resolve it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighMiss {
+    pub addr: Addr,
+    pub ifindex: u32,
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+
+    // SAFETY: plain `#[repr(C)]` data with explicit padding; every bit pattern is valid.
+    unsafe impl aya::Pod for VipKey {}
+    unsafe impl aya::Pod for Service {}
+    unsafe impl aya::Pod for Real {}
+    unsafe impl aya::Pod for FlowKey {}
+    unsafe impl aya::Pod for Flow {}
+    unsafe impl aya::Pod for NeighMiss {}
+    unsafe impl aya::Pod for crate::stats::Counters {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn layouts_have_no_hidden_padding() {
+        assert_eq!(size_of::<VipKey>(), 16 + 2 + 1 + 1);
+        assert_eq!(size_of::<Service>(), 4 * 3 + 4);
+        assert_eq!(size_of::<Real>(), 16 + 4 + 4);
+        assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
+        assert_eq!(size_of::<Flow>(), 8);
+        assert_eq!(size_of::<NeighMiss>(), 16 + 8);
+    }
+
+    #[test]
+    fn tables_of_the_last_service_fit_in_the_map() {
+        let last = table_base(MAX_SERVICES - 1, 1) + TABLE_SIZE;
+        assert_eq!(last, MAX_SERVICES * 2 * TABLE_SIZE);
+    }
+}

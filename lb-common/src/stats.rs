@@ -1,0 +1,114 @@
+//! Counters the XDP program keeps and the agent reports.
+
+/// Traffic of one service or one real, per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Flows scheduled (new entries in the flow table).
+    pub new_flows: u64,
+}
+
+impl Counters {
+    /// Sums per-CPU values.
+    pub fn sum<'a>(values: impl IntoIterator<Item = &'a Counters>) -> Counters {
+        values
+            .into_iter()
+            .fold(Counters::default(), |acc, c| Counters {
+                packets: acc.packets + c.packets,
+                bytes: acc.bytes + c.bytes,
+                new_flows: acc.new_flows + c.new_flows,
+            })
+    }
+}
+
+/// What happened to a packet that is worth counting: every drop and every pass of traffic
+/// the program looked at has a reason here. Indexes the per-CPU `EVENTS` array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Not addressed to a virtual service: passed to the kernel untouched.
+    NotVip = 0,
+    /// Headers shorter than they claim: passed to the kernel, which drops what is malformed.
+    Truncated = 1,
+    /// An IP fragment: its ports are unknown, so it is passed to the kernel.
+    Fragment = 2,
+    /// VIP traffic, but no real may take a new flow: dropped.
+    NoReal = 3,
+    /// The real's MAC is not known yet: passed, and the agent asked to resolve it.
+    NeighMiss = 4,
+    /// No route to the real: dropped.
+    NoRoute = 5,
+    /// The real is reached through a gateway, which direct routing cannot do: dropped.
+    NotOnLink = 6,
+    /// Sent back out of the interface it came in on.
+    Tx = 7,
+    /// Sent out of another interface.
+    Redirect = 8,
+}
+
+impl Event {
+    pub const COUNT: u32 = 9;
+
+    pub const ALL: [Event; Self::COUNT as usize] = [
+        Event::NotVip,
+        Event::Truncated,
+        Event::Fragment,
+        Event::NoReal,
+        Event::NeighMiss,
+        Event::NoRoute,
+        Event::NotOnLink,
+        Event::Tx,
+        Event::Redirect,
+    ];
+
+    /// Name used in `xlb status` and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Event::NotVip => "not_vip",
+            Event::Truncated => "truncated",
+            Event::Fragment => "fragment",
+            Event::NoReal => "no_real",
+            Event::NeighMiss => "neigh_miss",
+            Event::NoRoute => "no_route",
+            Event::NotOnLink => "not_on_link",
+            Event::Tx => "tx",
+            Event::Redirect => "redirect",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_event_at_its_index() {
+        for (i, event) in Event::ALL.iter().enumerate() {
+            assert_eq!(*event as usize, i);
+        }
+    }
+
+    #[test]
+    fn sums_per_cpu_values() {
+        let a = Counters {
+            packets: 1,
+            bytes: 60,
+            new_flows: 1,
+        };
+        let b = Counters {
+            packets: 2,
+            bytes: 120,
+            new_flows: 0,
+        };
+        assert_eq!(
+            Counters::sum([&a, &b]),
+            Counters {
+                packets: 3,
+                bytes: 180,
+                new_flows: 1
+            }
+        );
+    }
+}

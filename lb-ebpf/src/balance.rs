@@ -1,0 +1,135 @@
+//! From a received frame to a verdict: parse, find the service, pin the flow to a real.
+
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use lb_common::{
+    Addr, Family,
+    maps::{Flow, FlowKey, Real, Service, VipKey},
+    stats::Event,
+};
+
+use crate::{
+    forward,
+    headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
+    maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
+};
+
+/// The verdict for one frame. Anything that is not traffic for a virtual service leaves
+/// untouched with `XDP_PASS`.
+#[inline(always)]
+pub fn packet(ctx: &XdpContext) -> u32 {
+    let Some(eth) = headers::at::<EthHdr>(ctx, 0) else {
+        return pass(Event::Truncated);
+    };
+    // SAFETY: `at` checked that the header lies inside the packet.
+    match u16::from_be(unsafe { (*eth).proto }) {
+        ETH_P_IP => ipv4(ctx, eth),
+        _ => xdp_action::XDP_PASS,
+    }
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
+    let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
+        return pass(Event::Truncated);
+    };
+    // SAFETY: bounds checked by `at`; the header is only read here.
+    let ip = unsafe { &*ip };
+    let header_len = ip.header_len();
+    if header_len < Ipv4Hdr::MIN_LEN {
+        return pass(Event::Truncated);
+    }
+    if ip.is_fragment() {
+        return pass(Event::Fragment);
+    }
+    if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
+        return pass(Event::NotVip);
+    }
+    let Some(ports) = headers::at::<Ports>(ctx, EthHdr::LEN + header_len) else {
+        return pass(Event::Truncated);
+    };
+    // SAFETY: bounds checked by `at`.
+    let ports = unsafe { &*ports };
+
+    let vip = VipKey {
+        addr: Addr::from_v4_raw(ip.dst),
+        port: ports.dst,
+        proto: ip.proto,
+        family: Family::V4 as u8,
+    };
+    // SAFETY: services are never updated in place (see `VIPS`), so the value stays coherent.
+    let Some(service) = (unsafe { VIPS.get(&vip) }) else {
+        return pass(Event::NotVip);
+    };
+    let flow = FlowKey {
+        src: Addr::from_v4_raw(ip.src),
+        dst: vip.addr,
+        sport: ports.src,
+        dport: ports.dst,
+        proto: ip.proto,
+        family: Family::V4 as u8,
+        _pad: [0; 2],
+    };
+    let Some((index, real, new_flow)) = pinned_real(&flow).or_else(|| schedule(service, &flow))
+    else {
+        maps::count(Event::NoReal);
+        return xdp_action::XDP_DROP;
+    };
+    let verdict = forward::direct(ctx, eth, &real);
+    if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
+        let bytes = (ctx.data_end() - ctx.data()) as u64;
+        maps::account(service.id, index, bytes, new_flow);
+    }
+    verdict
+}
+
+/// The real an established flow is pinned to, if that real still exists as it did when the
+/// flow was scheduled.
+#[inline(always)]
+fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
+    // SAFETY: flow values are written whole by `schedule` and only read here.
+    let flow = unsafe { FLOWS.get(key) }?;
+    let real = *REALS.get(flow.real)?;
+    (real.is_present() && real.generation == flow.generation).then_some((flow.real, real, false))
+}
+
+/// Picks a real for a new flow from the service's table and pins the flow to it.
+#[inline(always)]
+fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
+    if service.table_len == 0 {
+        return None;
+    }
+    let position = RING_POS.get_ptr_mut(service.id)?;
+    // SAFETY: a live map value; kernels from 5.12 run atomic fetch-add.
+    let step = unsafe { step_ring(position) };
+    let index = *TABLES.get(service.table + (step % u64::from(service.table_len)) as u32)?;
+    let real = *REALS.get(index)?;
+    if !real.is_present() {
+        return None;
+    }
+    let flow = Flow {
+        real: index,
+        generation: real.generation,
+    };
+    // A full LRU evicts its oldest flow, so this only fails on kernel memory pressure; the
+    // packet is still delivered and the next one schedules again.
+    let _ = FLOWS.insert(key, &flow, 0);
+    Some((index, real, true))
+}
+
+/// Takes the next step along a ring shared by all CPUs.
+///
+/// The BPF target's `AtomicU64` has loads and stores only, so the fetch-add comes from the
+/// intrinsic; LLVM emits it for BPF v3 CPUs, which is what the object is built for.
+#[inline(always)]
+unsafe fn step_ring(position: *mut u64) -> u64 {
+    // SAFETY: the caller passes a valid map value pointer.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(position, 1) }
+}
+
+#[inline(always)]
+fn pass(event: Event) -> u32 {
+    maps::count(event);
+    xdp_action::XDP_PASS
+}

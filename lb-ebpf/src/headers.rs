@@ -1,0 +1,66 @@
+//! Wire headers, as far as the balancer reads or writes them, and bounds-checked access.
+
+use aya_ebpf::programs::XdpContext;
+
+pub const ETH_P_IP: u16 = 0x0800;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+#[repr(C)]
+pub struct EthHdr {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    /// Network byte order.
+    pub proto: u16,
+}
+
+impl EthHdr {
+    pub const LEN: usize = 14;
+}
+
+#[repr(C)]
+pub struct Ipv4Hdr {
+    pub version_ihl: u8,
+    pub tos: u8,
+    pub tot_len: u16,
+    pub id: u16,
+    pub frag_off: u16,
+    pub ttl: u8,
+    pub proto: u8,
+    pub check: u16,
+    pub src: u32,
+    pub dst: u32,
+}
+
+impl Ipv4Hdr {
+    pub const MIN_LEN: usize = 20;
+
+    /// Header length in bytes, options included, as the IHL field claims it.
+    pub fn header_len(&self) -> usize {
+        usize::from(self.version_ihl & 0x0f) * 4
+    }
+
+    /// More-fragments set or a non-zero offset: the L4 header is absent or incomplete.
+    pub fn is_fragment(&self) -> bool {
+        u16::from_be(self.frag_off) & 0x3fff != 0
+    }
+}
+
+/// The first four bytes of TCP and UDP headers.
+#[repr(C)]
+pub struct Ports {
+    /// Network byte order.
+    pub src: u16,
+    /// Network byte order.
+    pub dst: u16,
+}
+
+/// A `T` at `offset` bytes into the packet, or `None` when the packet ends before it does.
+#[inline(always)]
+pub fn at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+    let start = ctx.data();
+    if start + offset + size_of::<T>() > ctx.data_end() {
+        return None;
+    }
+    Some((start + offset) as *mut T)
+}

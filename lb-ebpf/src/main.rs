@@ -1,0 +1,29 @@
+//! xlb's balancer: the XDP program attached to a director's ingress interfaces.
+#![no_std]
+#![no_main]
+// Atomic fetch-add, which the BPF target only offers as an intrinsic.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
+
+mod balance;
+mod forward;
+mod headers;
+mod maps;
+
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+
+#[xdp]
+pub fn xlb(ctx: XdpContext) -> u32 {
+    balance::packet(&ctx)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier rejects any program with a reachable panic, so this is never called.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

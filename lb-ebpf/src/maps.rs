@@ -1,0 +1,74 @@
+//! The maps, named as `lb_common::maps::name` expects; layouts come from lb-common.
+
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use lb_common::{
+    maps::{
+        DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, Real, Service,
+        TABLE_SIZE, VipKey,
+    },
+    stats::{Counters, Event},
+};
+
+/// Not preallocated so that replacing a service is atomic for readers: the agent switches
+/// selection tables by rewriting this value.
+#[map]
+pub static VIPS: HashMap<VipKey, Service> =
+    HashMap::with_max_entries(MAX_SERVICES, BPF_F_NO_PREALLOC);
+
+#[map]
+pub static TABLES: Array<u32> = Array::with_max_entries(MAX_SERVICES * 2 * TABLE_SIZE, 0);
+
+/// Per service: the next step along its ring, shared by all CPUs so rr stays exact. 64 bits
+/// because that is the width BPF atomics come in.
+#[map]
+pub static RING_POS: Array<u64> = Array::with_max_entries(MAX_SERVICES, 0);
+
+#[map]
+pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
+
+/// The agent sizes this at load time from the configuration.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
+
+#[map]
+pub static SERVICE_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(MAX_SERVICES, 0);
+
+#[map]
+pub static REAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(MAX_REALS, 0);
+
+#[map]
+pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Event::COUNT, 0);
+
+#[map]
+pub static NEIGH_MISSES: RingBuf = RingBuf::with_byte_size(NEIGH_MISSES_BYTES, 0);
+
+#[inline(always)]
+pub fn count(event: Event) {
+    if let Some(counter) = EVENTS.get_ptr_mut(event as u32) {
+        // SAFETY: per-CPU slot, and XDP programs do not preempt each other on one CPU.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[inline(always)]
+fn add(map: &PerCpuArray<Counters>, index: u32, bytes: u64, new_flow: bool) {
+    if let Some(c) = map.get_ptr_mut(index) {
+        // SAFETY: as in `count`.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
+            (*c).new_flows += u64::from(new_flow);
+        }
+    }
+}
+
+/// Accounts a forwarded packet to its service and its real.
+#[inline(always)]
+pub fn account(service: u32, real: u32, bytes: u64, new_flow: bool) {
+    add(&SERVICE_STATS, service, bytes, new_flow);
+    add(&REAL_STATS, real, bytes, new_flow);
+}
