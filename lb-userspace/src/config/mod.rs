@@ -5,19 +5,37 @@
 //! reporting problems with the file, line and column they come from.
 
 pub mod diag;
+pub mod host;
 mod lexer;
 pub mod model;
 mod read;
+mod source;
 mod tree;
+mod validate;
 mod value;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};
 pub use model::*;
+
+/// How to read a configuration, as keepalived's command line sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// keepalived's `--config-id`: selects `@ID` lines and is `${_INSTANCE}`. Defaults to
+    /// the host name up to its first dot, as keepalived's does.
+    pub config_id: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .and_then(|h| h.trim().split('.').next().map(str::to_string))
+            .filter(|h| !h.is_empty());
+        Self { config_id: host }
+    }
+}
 
 /// A configuration that has no errors, and the warnings reading it produced.
 #[derive(Debug)]
@@ -26,37 +44,42 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
-/// Reads the configuration at `path`. Fails with every diagnostic, errors and warnings,
-/// when there is at least one error.
+/// Reads the configuration at `path` with the default [`Options`]. Fails with every
+/// diagnostic, errors and warnings, when there is at least one error.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let file = Arc::new(path.to_path_buf());
-    match std::fs::read_to_string(path) {
-        Ok(text) => read(file, &text),
-        Err(err) => {
-            let mut diags = Diagnostics::default();
-            diags.error(
-                &Pos {
-                    file,
-                    line: 1,
-                    col: 1,
-                },
-                format!("cannot read: {err}"),
-            );
-            Err(diags)
-        }
-    }
+    load_with(path, &Options::default())
 }
 
-/// Reads configuration text as if it came from a file named `name`.
-pub fn parse_str(name: impl Into<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
-    read(Arc::new(name.into()), text)
-}
-
-fn read(file: Arc<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
+pub fn load_with(path: &Path, opts: &Options) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let lines = lexer::lex(&file, text, &mut diags);
-    let nodes = tree::parse(lines, &mut diags);
+    let source = source::read_file(path, opts, &mut diags);
+    finish(source, diags)
+}
+
+/// Reads configuration text as if it came from a file named `name` (includes are
+/// relative to its directory).
+pub fn parse_str(name: impl Into<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
+    parse_str_with(name, text, &Options::default())
+}
+
+pub fn parse_str_with(
+    name: impl Into<PathBuf>,
+    text: &str,
+    opts: &Options,
+) -> Result<Loaded, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let source = source::read_text(name.into(), text, opts, &mut diags);
+    finish(source, diags)
+}
+
+fn finish(source: source::Source, mut diags: Diagnostics) -> Result<Loaded, Diagnostics> {
+    let nodes = tree::parse(source.lines, &mut diags);
     let config = read::config(&nodes, &mut diags);
+    validate::config(&config, &mut diags);
+    diags.sort_by_key(|d| {
+        let line = source.order.get(&(d.pos.file.clone(), d.pos.line));
+        (line.copied().unwrap_or(usize::MAX), d.pos.col)
+    });
     if diags.has_errors() {
         Err(diags)
     } else {

@@ -44,7 +44,7 @@ pub struct VirtualServer {
 }
 
 /// What a `virtual_server` matches.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceTarget {
     Addr(SocketAddr),
@@ -73,6 +73,11 @@ impl VirtualServerGroup {
     /// Every address (ranges expanded) and mark of the group, in the order written.
     pub fn endpoints(&self) -> impl Iterator<Item = ServiceEndpoint> + '_ {
         self.entries.iter().flat_map(|entry| entry.endpoints())
+    }
+
+    /// The family of the first address entry (marks have none).
+    pub fn family(&self) -> Option<Family> {
+        self.entries.iter().find_map(GroupEntry::family)
     }
 }
 
