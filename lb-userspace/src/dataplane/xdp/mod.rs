@@ -1,6 +1,7 @@
 //! The XDP data plane: xlb's balancer program in the kernel, its maps written from a
 //! [`Plan`].
 
+pub mod baseline;
 mod forwarding;
 mod maps;
 pub mod neigh;
@@ -303,7 +304,7 @@ impl XdpDataPlane {
         Ok(stats)
     }
 
-    /// Runs the program once per `repeat` on `frame` through the kernel's test-run, returning
+    /// Runs the balancer `repeat` times on `frame` through the kernel's test-run, returning
     /// the action and the frame as the program left it. Used by fixtures and benchmarks.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
         let program: &Xdp = self
@@ -311,20 +312,7 @@ impl XdpDataPlane {
             .program(PROGRAM)
             .ok_or(XdpError::Missing("balancer program"))?
             .try_into()?;
-        // Room for the frame to grow (encapsulation) without the kernel refusing to copy.
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = program.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            repeat,
-            ..TestRunOptions::default()
-        })?;
-        out.truncate(result.data_size_out as usize);
-        Ok(TestRunOutcome {
-            action: result.return_value,
-            frame: out,
-            duration: result.duration,
-        })
+        test_run(program, frame, repeat)
     }
 
     /// The ring of next hops the program could not resolve, for the agent to drain; `None`
@@ -346,6 +334,23 @@ pub struct TestRunOutcome {
     pub frame: Vec<u8>,
     /// Average time per run, as the kernel measured it.
     pub duration: std::time::Duration,
+}
+
+fn test_run(program: &Xdp, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
+    // Room for the frame to grow (encapsulation) without the kernel refusing to copy it out.
+    let mut out = vec![0u8; frame.len() + 256];
+    let result = program.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        repeat,
+        ..TestRunOptions::default()
+    })?;
+    out.truncate(result.data_size_out as usize);
+    Ok(TestRunOutcome {
+        action: result.return_value,
+        frame: out,
+        duration: result.duration,
+    })
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
