@@ -46,39 +46,33 @@ pub fn to_string(text: &[(char, u32)]) -> String {
 }
 
 /// Removes the comment, leading and trailing blanks as keepalived does. Returns whether
-/// the line ends in a `\` continuation (which is removed), and the column of a double
-/// quote that is never closed.
-pub fn decomment(text: &mut Text) -> (bool, Option<u32>) {
+/// the line ends in a `\` continuation (which is removed).
+pub fn decomment(text: &mut Text) -> bool {
     let start = text
         .iter()
         .position(|(c, _)| !matches!(c, ' ' | '\t'))
         .unwrap_or(text.len());
     text.drain(..start);
-    let mut quote: Option<u32> = None;
+    let mut quote = false;
     let mut comment = None;
     let mut continued = false;
     let mut i = 0;
     while i < text.len() {
         match text[i].0 {
-            '"' if comment.is_none() => {
-                quote = match quote {
-                    Some(_) => None,
-                    None => Some(text[i].1),
-                };
-            }
+            '"' if comment.is_none() => quote = !quote,
             '\\' if i + 1 == text.len() => {
                 text.truncate(i);
                 continued = true;
                 break;
             }
             '\\' => {
-                if quote.is_none() && comment.is_none() && matches!(text[i + 1].0, '#' | '!') {
+                if !quote && comment.is_none() && matches!(text[i + 1].0, '#' | '!') {
                     text.remove(i);
                 } else {
                     i += 1;
                 }
             }
-            '#' | '!' if quote.is_none() && comment.is_none() => comment = Some(i),
+            '#' | '!' if !quote && comment.is_none() => comment = Some(i),
             _ => {}
         }
         i += 1;
@@ -89,7 +83,7 @@ pub fn decomment(text: &mut Text) -> (bool, Option<u32>) {
     while text.last().is_some_and(|(c, _)| matches!(c, ' ' | '\t')) {
         text.pop();
     }
-    (continued, quote)
+    continued
 }
 
 /// Splits a decommented line into words and braces.
@@ -168,8 +162,7 @@ mod tests {
         let file = Arc::new(PathBuf::from("t.conf"));
         let mut diags = Diagnostics::default();
         let mut t = text(line);
-        let (_, open) = decomment(&mut t);
-        assert_eq!(open, None);
+        decomment(&mut t);
         let words = tokens(&file, 1, &t, &mut diags)
             .into_iter()
             .map(|t| match t.kind {
@@ -219,18 +212,21 @@ mod tests {
     #[test]
     fn continuation_is_reported_and_removed() {
         let mut t = text("$X=a \\");
-        assert_eq!(decomment(&mut t), (true, None));
+        assert!(decomment(&mut t));
         assert_eq!(to_string(&t), "$X=a");
     }
 
     #[test]
     fn unterminated_quotes_are_errors_at_the_quote() {
-        let mut t = text("a \"b");
-        assert_eq!(decomment(&mut t), (false, Some(3)));
         let (_, diags) = lex("a 'b");
         assert_eq!(
             diags.to_string(),
             "t.conf:1:3: error: unterminated 'quoted' string\n"
+        );
+        let (_, diags) = lex("a \"b # no comment in quotes");
+        assert_eq!(
+            diags.to_string(),
+            "t.conf:1:3: error: unterminated \"quoted\" string\n"
         );
     }
 

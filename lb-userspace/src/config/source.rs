@@ -19,8 +19,9 @@ use super::{
     lexer::{self, Line, Text},
 };
 
-/// More logical lines than any real configuration, even one generated with `~SEQ`.
-const MAX_LINES: usize = 1_000_000;
+/// More logical lines than any real configuration has, even one generated with `~SEQ`;
+/// counts lines that expand to nothing too, so nested sequences cannot spin forever.
+const MAX_LINES: usize = 2_000_000;
 /// Substitutions on one line before it is deemed self-referential.
 const MAX_SUBSTITUTIONS: usize = 1_000;
 /// Longest line substitution may produce.
@@ -88,6 +89,8 @@ struct Reader<'a> {
     stack: Vec<PathBuf>,
     lines: Vec<Line>,
     order: HashMap<(Arc<PathBuf>, u32), usize>,
+    /// Logical lines processed so far, against [`MAX_LINES`].
+    processed: usize,
     /// Set once the line budget is spent, so the error is reported once.
     exhausted: bool,
     random: u64,
@@ -106,6 +109,7 @@ impl<'a> Reader<'a> {
             stack: Vec::new(),
             lines: Vec::new(),
             order: HashMap::new(),
+            processed: 0,
             exhausted: false,
             random,
         }
@@ -181,11 +185,8 @@ impl<'a> Reader<'a> {
             .entry((Arc::clone(&here.file), here.line))
             .or_insert(next);
         let mut text = lexer::text(raw);
-        let (continued, open_quote) = lexer::decomment(&mut text);
-        if let Some(col) = open_quote {
-            self.diags
-                .error(&here.pos(col), "unterminated \"quoted\" string");
-        }
+        // An unclosed quote is reported when the line is split into words.
+        let continued = lexer::decomment(&mut text);
         if let Some(name) = self.collecting.clone() {
             self.collect(&name, text, continued);
             return;
@@ -217,7 +218,16 @@ impl<'a> Reader<'a> {
 
     /// Conditionals, definitions, sequences and substitution, then include or emit.
     fn logical(&mut self, here: &Here, mut text: Text, depth: usize) {
-        if text.is_empty() {
+        if text.is_empty() || self.exhausted {
+            return;
+        }
+        self.processed += 1;
+        if self.processed > MAX_LINES {
+            self.exhausted = true;
+            self.diags.error(
+                &here.pos(text[0].1),
+                format!("the configuration expands to more than {MAX_LINES} lines"),
+            );
             return;
         }
         if depth >= MAX_DEPTH {
@@ -267,16 +277,6 @@ impl<'a> Reader<'a> {
     }
 
     fn emit(&mut self, here: &Here, text: &[(char, u32)]) {
-        if self.lines.len() >= MAX_LINES {
-            if !self.exhausted {
-                self.exhausted = true;
-                self.diags.error(
-                    &here.pos(text.first().map_or(1, |t| t.1)),
-                    format!("the configuration expands to more than {MAX_LINES} lines"),
-                );
-            }
-            return;
-        }
         let tokens = lexer::tokens(&here.file, here.line, text, self.diags);
         if !tokens.is_empty() {
             self.lines.push(Line { tokens });
@@ -869,6 +869,9 @@ mod tests {
         assert!(diags.contains("invalid ~SEQ"), "{diags}");
         let (_, diags) = lines_with("~SEQ(N, 0, 100000000000) x", None);
         assert!(diags.contains("iterations"), "{diags}");
+        // Nested sequences that produce nothing still stop.
+        let (_, diags) = lines_with("~SEQ(N, 1, 999999) ~SEQ(M, 1, 999999) $Z=1", None);
+        assert!(diags.contains("expands to more than"), "{diags}");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub(super) struct Draft {
     state: Option<InitialState>,
     interface: Option<Named>,
     vrid: Option<Vrid>,
+    /// A `virtual_router_id` was written, even if it could not be read.
+    vrid_written: bool,
     priority: Option<Priority>,
     advert_int: Option<(Duration, Pos)>,
     version: Option<VrrpVersion>,
@@ -94,6 +96,7 @@ pub(super) fn instance(node: &Node, diags: &mut Diagnostics) -> Option<Draft> {
         state: None,
         interface: None,
         vrid: None,
+        vrid_written: false,
         priority: None,
         advert_int: None,
         version: None,
@@ -142,12 +145,15 @@ pub(super) fn instance(node: &Node, diags: &mut Diagnostics) -> Option<Draft> {
                         });
                 }
             }
-            "virtual_router_id" => set_some(&mut d.vrid, child, diags, |v| {
-                value::integer(v, 1, 255)
-                    .ok()
-                    .and_then(|n| Vrid::new(n as u8))
-                    .ok_or_else(|| format!("VRID '{v}' is not between 1 and 255"))
-            }),
+            "virtual_router_id" => {
+                d.vrid_written = true;
+                set_some(&mut d.vrid, child, diags, |v| {
+                    value::integer(v, 1, 255)
+                        .ok()
+                        .and_then(|n| Vrid::new(n as u8))
+                        .ok_or_else(|| format!("VRID '{v}' is not between 1 and 255"))
+                })
+            }
             "priority" => set_some(&mut d.priority, child, diags, |v| {
                 value::integer(v, 1, 255)
                     .ok()
@@ -564,7 +570,9 @@ pub(super) fn finish(
 ) -> Option<VrrpInstance> {
     let name = &d.name;
     let Some(vrid) = d.vrid else {
-        diags.error(&d.pos, format!("({name}) virtual_router_id is missing"));
+        if !d.vrid_written {
+            diags.error(&d.pos, format!("({name}) virtual_router_id is missing"));
+        }
         return None;
     };
     let family = instance_family(&d, diags);
