@@ -403,3 +403,53 @@ proptest! {
         read(&text);
     }
 }
+
+/// `xlb check` as an operator runs it: diagnostics on stderr, status 0 or 1, the model
+/// on stdout with `--json`.
+#[test]
+fn xlb_check_reports_and_exits_like_a_linter() {
+    let dir = std::env::temp_dir().join(format!("xlb-check-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.conf");
+    let bad = dir.join("bad.conf");
+    std::fs::write(
+        &good,
+        "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 9\n use_vmac\n @a priority 200\n \
+         virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(&bad, "vrrp_instance VI_1 {\n virtual_router_id 300\n").unwrap();
+    let xlb = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xlb"))
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = xlb(&["-f", good.to_str().unwrap(), "--json", "-i", "a"]);
+    let bad_out = xlb(&["-f", bad.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{}:4:2: warning: 'use_vmac' is not supported by xlb yet and is ignored\n",
+            good.display()
+        )
+    );
+    let model: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(model["vrrp_instances"][0]["priority"], 200);
+    assert_eq!(model["vrrp_instances"][0]["vrid"], 9);
+
+    assert_eq!(bad_out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad_out.stderr),
+        format!(
+            "{b}:1:20: error: block is never closed\n\
+             {b}:2:20: error: VRID '300' is not between 1 and 255\n",
+            b = bad.display()
+        )
+    );
+    assert!(bad_out.stdout.is_empty());
+}

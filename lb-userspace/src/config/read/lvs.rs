@@ -417,3 +417,135 @@ fn weight(text: &str) -> Result<Weight, String> {
     value::integer(text, 0, u64::from(Weight::MAX))
         .map(|w| Weight::new(w as u32).expect("range checked"))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Check, Config, Options, ServiceEndpoint, parse_str_with};
+
+    use super::*;
+
+    fn read(text: &str) -> (Config, String) {
+        match parse_str_with("t.conf", text, &Options { config_id: None }) {
+            Ok(loaded) => (loaded.config, loaded.warnings.to_string()),
+            Err(diags) => panic!("{diags}"),
+        }
+    }
+
+    #[test]
+    fn checker_timing_falls_through_checker_real_service() {
+        let (config, _) = read(
+            "virtual_server 203.0.113.1 80 {\n delay_loop 10\n retry 4\n connect_timeout 2\n \
+             real_server 192.0.2.1 80 {\n  delay_before_retry 7\n  TCP_CHECK {\n   retry 1\n  }\n \
+             }\n real_server 192.0.2.2 80 {\n  delay_loop 3\n  TCP_CHECK {\n  }\n }\n warmup 9\n}\n",
+        );
+        let vs = &config.virtual_servers[0];
+        assert_eq!(vs.delay_loop, Duration::from_secs(10));
+        let timing = |i: usize| match &vs.real_servers[i].checks[0] {
+            Check::Tcp(c) => c.timing.clone(),
+            _ => panic!("TCP_CHECK"),
+        };
+        let first = timing(0);
+        assert_eq!(first.retry, 1);
+        assert_eq!(first.delay_before_retry, Duration::from_secs(7));
+        assert_eq!(first.connect_timeout, Duration::from_secs(2));
+        assert_eq!(
+            first.warmup,
+            Some(Duration::from_secs(9)),
+            "set after the reals, still applies"
+        );
+        assert_eq!(
+            first.delay_loop, None,
+            "the service's delay_loop is the service's"
+        );
+        let second = timing(1);
+        assert_eq!(second.retry, 4);
+        assert_eq!(second.delay_loop, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn service_options_and_real_defaults() {
+        let (config, warnings) = read(
+            "virtual_server fwmark 7 {\n ip_family inet6\n lvs_sched mh\n mh-port\n lvs_method TUN type ipip\n \
+             persistence_granularity ffff:ffff::\n inhibit_on_failure\n quorum 2\n hysteresis 1\n \
+             quorum_up \"/bin/up x\"\n sorry_server 2001:db8::9 0\n \
+             real_server 2001:db8::1 {\n  weight 5\n }\n real_server 2001:db8::2 {\n  lvs_method DR\n  \
+             inhibit_on_failure\n  MISC_CHECK {\n   misc_path \"/bin/check 'a b'\"\n   misc_dynamic\n  }\n }\n}\n",
+        );
+        assert_eq!(warnings, "");
+        let vs = &config.virtual_servers[0];
+        assert_eq!(vs.target, ServiceTarget::Fwmark(7));
+        assert_eq!(vs.family, Some(Family::Ipv6));
+        assert_eq!(
+            (vs.scheduler, vs.scheduler_flags.flag2),
+            (Scheduler::Mh, true)
+        );
+        assert_eq!(vs.method, ForwardMethod::Tun);
+        assert_eq!(
+            vs.persistence.as_ref().unwrap().timeout,
+            DEFAULT_PERSISTENCE
+        );
+        assert_eq!((vs.quorum.quorum, vs.quorum.hysteresis), (2, 1));
+        assert_eq!(vs.quorum.up.as_ref().unwrap().argv, ["/bin/up", "x"]);
+        assert_eq!(vs.sorry_server.as_ref().unwrap().method, ForwardMethod::Tun);
+        let (a, b) = (&vs.real_servers[0], &vs.real_servers[1]);
+        assert_eq!(
+            (a.addr.port(), a.weight.get(), a.method),
+            (0, 5, ForwardMethod::Tun)
+        );
+        assert_eq!((b.weight.get(), b.method), (1, ForwardMethod::Dr));
+        assert!(a.inhibit_on_failure && b.inhibit_on_failure);
+        let Check::Misc(misc) = &b.checks[0] else {
+            panic!("MISC_CHECK")
+        };
+        assert_eq!(misc.command.argv, ["/bin/check", "a b"]);
+        assert!(misc.dynamic);
+    }
+
+    #[test]
+    fn groups_expand_ranges_and_subnets() {
+        let (config, _) = read(
+            "virtual_server_group G {\n 192.0.2.1-3 80\n 198.51.100.0/31 53\n fwmark 9\n}\n\
+             virtual_server_group G6 {\n 2001:db8::a-c 443\n}\n\
+             virtual_server group G {\n protocol UDP\n}\nvirtual_server group G6 {\n}\n",
+        );
+        let endpoints = |i: usize| config.service_endpoints(&config.virtual_servers[i]);
+        let addr = |s: &str| ServiceEndpoint::Addr(s.parse().unwrap());
+        assert_eq!(
+            endpoints(0),
+            [
+                addr("192.0.2.1:80"),
+                addr("192.0.2.2:80"),
+                addr("192.0.2.3:80"),
+                addr("198.51.100.0:53"),
+                addr("198.51.100.1:53"),
+                ServiceEndpoint::Fwmark(9),
+            ]
+        );
+        assert_eq!(
+            endpoints(1),
+            [
+                addr("[2001:db8::a]:443"),
+                addr("[2001:db8::b]:443"),
+                addr("[2001:db8::c]:443")
+            ]
+        );
+    }
+
+    #[test]
+    fn http_checks_inherit_virtualhost_and_read_urls() {
+        let (config, warnings) = read(
+            "virtual_server 203.0.113.1 443 {\n virtualhost example.org\n real_server 192.0.2.1 443 {\n  \
+             SSL_GET {\n   nb_get_retry 2\n   url {\n    path /health\n    status_code 200 301-302\n   }\n  }\n }\n}\n",
+        );
+        assert_eq!(
+            warnings,
+            "t.conf:5:4: warning: 'nb_get_retry' is the old name of 'retry'\n"
+        );
+        let Check::Ssl(ssl) = &config.virtual_servers[0].real_servers[0].checks[0] else {
+            panic!("SSL_GET")
+        };
+        assert_eq!(ssl.virtualhost.as_deref(), Some("example.org"));
+        assert_eq!(ssl.timing.retry, 2);
+        assert_eq!(ssl.urls[0].status_codes, [200..=200, 301..=302]);
+    }
+}

@@ -912,3 +912,166 @@ pub(super) fn sync_group(node: &Node, diags: &mut Diagnostics) -> Option<VrrpSyn
     name?;
     Some(group)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{Config, Options, VrrpInstance, parse_str_with};
+
+    use super::*;
+
+    fn read(text: &str) -> (Config, String) {
+        match parse_str_with("t.conf", text, &Options { config_id: None }) {
+            Ok(loaded) => (loaded.config, loaded.warnings.to_string()),
+            Err(diags) => panic!("{diags}"),
+        }
+    }
+
+    fn instance(body: &str) -> (VrrpInstance, String) {
+        let (config, warnings) = read(&format!(
+            "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n{body}\n}}\n"
+        ));
+        (config.vrrp_instances[0].clone(), warnings)
+    }
+
+    #[test]
+    fn defaults_follow_keepalived() {
+        let (vi, _) = instance("virtual_ipaddress {\n 192.0.2.1\n}");
+        assert_eq!(vi.state, InitialState::Backup);
+        assert_eq!(vi.priority, Priority::DEFAULT);
+        assert_eq!(vi.version, VrrpVersion::V2);
+        assert_eq!(vi.family, Family::Ipv4);
+        assert_eq!(vi.advert_int, Duration::from_secs(1));
+        assert_eq!(vi.garp, Garp::default());
+        assert!(vi.accept && !vi.nopreempt && !vi.strict_mode);
+        assert_eq!(vi.down_timer_adverts, 3);
+        assert_eq!(vi.virtual_ipaddresses[0].prefix_len, 32);
+    }
+
+    #[test]
+    fn master_without_priority_owns_the_addresses() {
+        let (vi, _) = instance("state MASTER\nvirtual_ipaddress {\n 192.0.2.1\n}");
+        assert_eq!(vi.priority, Priority::OWNER);
+        let (vi, _) = instance("priority 255\nvirtual_ipaddress {\n 192.0.2.1\n}");
+        assert_eq!(vi.state, InitialState::Master);
+    }
+
+    #[test]
+    fn ipv6_addresses_make_a_version_3_instance() {
+        let (vi, _) = instance(
+            "virtual_ipaddress {\n fe80::1/64 dev eth1 scope link\n 2001:db8::1\n}\nadvert_int 0.25",
+        );
+        assert_eq!(vi.family, Family::Ipv6);
+        assert_eq!(vi.version, VrrpVersion::V3);
+        assert_eq!(vi.advert_int, Duration::from_millis(250));
+        let vip = &vi.virtual_ipaddresses[0];
+        assert_eq!(
+            (vip.prefix_len, vip.dev.as_deref(), vip.scope),
+            (64, Some("eth1"), Some(Scope::Link))
+        );
+    }
+
+    #[test]
+    fn globals_fill_what_instances_leave_out() {
+        let (config, _) = read(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n garp_master_repeat 2\n \
+             virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
+             global_defs {\n vrrp_version 3\n vrrp_garp_master_delay 1\n vrrp_garp_master_refresh 60\n \
+             vrrp_check_unicast_src\n vrrp_lower_prio_no_advert on\n}\n",
+        );
+        let vi = &config.vrrp_instances[0];
+        assert_eq!(vi.version, VrrpVersion::V3);
+        assert_eq!(vi.garp.master_delay, Duration::from_secs(1));
+        assert_eq!(vi.garp.lower_prio_delay, Duration::from_secs(1));
+        assert_eq!(vi.garp.master_repeat, 2);
+        assert_eq!(vi.garp.master_refresh, Some(Duration::from_secs(60)));
+        assert!(vi.check_unicast_src && vi.lower_prio_no_advert);
+    }
+
+    #[test]
+    fn tracking_notify_unicast_and_auth_are_read() {
+        let (vi, warnings) = instance(
+            "virtual_ipaddress {\n 192.0.2.1/24 brd + label eth0:1 no_track\n}\n\
+             authentication {\n auth_type PASS\n auth_pass secret-too-long\n}\n\
+             unicast_src_ip 192.0.2.10\nunicast_peer {\n 192.0.2.11 min_ttl 250\n}\n\
+             track_interface {\n eth1 weight -10 reverse\n}\n\
+             notify_master \"/bin/notify.sh MASTER 'VI 1'\" nobody nogroup\n\
+             nopreempt\npreempt_delay 5",
+        );
+        assert_eq!(
+            warnings,
+            "t.conf:9:12: warning: auth_pass is truncated to 8 characters\n\
+             t.conf:20:15: warning: (VI_1) preempt_delay does not work with nopreempt\n"
+        );
+        let auth = vi.authentication.clone().unwrap();
+        assert_eq!(
+            (auth.auth_type, auth.password.as_str()),
+            (AuthType::Pass, "secret-t")
+        );
+        assert_eq!(vi.src_ip, Some("192.0.2.10".parse().unwrap()));
+        assert!(vi.is_unicast() && vi.check_unicast_src);
+        assert_eq!(vi.unicast_peers[0].min_ttl, Some(250));
+        let tracked = &vi.track.interfaces[0];
+        assert_eq!((tracked.weight.weight, tracked.weight.reverse), (-10, true));
+        let notify = vi.notify.master.clone().unwrap();
+        assert_eq!(notify.argv, ["/bin/notify.sh", "MASTER", "VI 1"]);
+        assert_eq!(notify.user.unwrap().group.as_deref(), Some("nogroup"));
+        assert!(vi.nopreempt);
+        assert_eq!(
+            vi.preempt_delay,
+            Duration::ZERO,
+            "preempt_delay does nothing with nopreempt"
+        );
+        let vip = &vi.virtual_ipaddresses[0];
+        assert_eq!(
+            (vip.broadcast, vip.label.as_deref(), vip.no_track),
+            (Some(Broadcast::Plus), Some("eth0:1"), true)
+        );
+    }
+
+    #[test]
+    fn version_3_ignores_authentication_with_a_warning() {
+        let (vi, warnings) = instance(
+            "version 3\nvirtual_ipaddress {\n 192.0.2.1\n}\nauthentication {\n auth_type PASS\n auth_pass x\n}",
+        );
+        assert!(vi.authentication.is_none());
+        assert_eq!(
+            warnings,
+            "t.conf:9:2: warning: (VI_1) VRRP version 3 has no authentication; authentication is ignored\n"
+        );
+    }
+
+    #[test]
+    fn sync_groups_and_scripts() {
+        let (config, warnings) = read(
+            "vrrp_script chk {\n script \"/bin/check -x\"\n interval 2\n weight -20 reverse\n fall 3\n user nobody\n}\n\
+             track_file tf {\n file /run/prio\n init_file 5 overwrite\n}\n\
+             vrrp_sync_group G {\n group { VI_1 }\n track_script {\n chk weight 5\n }\n global_tracking\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n \
+             track_file {\n tf\n }\n}\n",
+        );
+        assert_eq!(
+            warnings,
+            "t.conf:17:2: warning: 'global_tracking' is the old name of 'sync_group_tracking_weight'\n"
+        );
+        let script = &config.vrrp_scripts[0];
+        assert_eq!(script.command.argv, ["/bin/check", "-x"]);
+        assert_eq!(script.command.user.as_ref().unwrap().user, "nobody");
+        assert_eq!(
+            (script.weight.weight, script.weight.reverse, script.fall),
+            (-20, true, 3)
+        );
+        assert_eq!(script.interval, Duration::from_secs(2));
+        let group = &config.vrrp_sync_groups[0];
+        assert_eq!(group.members[0].name, "VI_1");
+        assert_eq!(group.track.scripts[0].weight.unwrap().weight, 5);
+        assert!(group.tracking_weight);
+        let file = &config.track_files[0];
+        assert_eq!(
+            file.init.as_ref().map(|i| (i.value, i.overwrite)),
+            Some((5, true))
+        );
+        assert_eq!(config.vrrp_instances[0].track.files[0].name, "tf");
+    }
+}
