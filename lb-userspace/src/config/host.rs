@@ -24,6 +24,19 @@ pub fn check(config: &Config) -> Diagnostics {
 }
 
 fn interfaces(config: &Config, diags: &mut Diagnostics) {
+    for instance in &config.vrrp_instances {
+        if let Some(interface) = &instance.interface
+            && is_loopback(&interface.name)
+        {
+            diags.error(
+                &interface.pos,
+                format!(
+                    "({}) VRRP cannot run on the loopback interface {}",
+                    instance.name, interface.name
+                ),
+            );
+        }
+    }
     let mut check = |name: &str, pos: &Pos| {
         if !Path::new("/sys/class/net").join(name).exists() {
             diags.error(pos, format!("interface {name} does not exist on this host"));
@@ -51,6 +64,12 @@ fn interfaces(config: &Config, diags: &mut Diagnostics) {
             check(&tracked.name, &tracked.pos);
         }
     }
+}
+
+/// ARPHRD_LOOPBACK, as the kernel reports it in /sys/class/net/IF/type.
+fn is_loopback(name: &str) -> bool {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("type"))
+        .is_ok_and(|t| t.trim() == "772")
 }
 
 /// Every command the configuration may run.
