@@ -4,3 +4,4 @@
 //! xtask demo use the same library, so what they check is what ships.
 
 pub mod config;
+pub mod vrrp;

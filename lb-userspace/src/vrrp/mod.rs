@@ -1,0 +1,7 @@
+//! VRRP (RFC 3768 v2, RFC 5798 v3), interoperable with keepalived.
+
+pub mod check;
+pub mod packet;
+pub mod types;
+
+pub use types::{AdvertInterval, Priority, Version, Vrid};
