@@ -1,6 +1,7 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3), interoperable with keepalived.
 
 pub mod check;
+pub mod fsm;
 pub mod packet;
 pub mod types;
 
