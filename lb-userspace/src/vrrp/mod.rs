@@ -1,8 +1,12 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3), interoperable with keepalived.
 
+pub mod announce;
 pub mod check;
 pub mod fsm;
+pub mod garp;
+pub mod netlink;
 pub mod packet;
+pub mod socket;
 pub mod types;
 
 pub use types::{AdvertInterval, Priority, Version, Vrid};
