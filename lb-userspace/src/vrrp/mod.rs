@@ -4,9 +4,13 @@ pub mod announce;
 pub mod check;
 pub mod fsm;
 pub mod garp;
+pub mod instance;
 pub mod netlink;
+pub mod notify;
 pub mod packet;
+pub mod script;
 pub mod socket;
+pub mod track;
 pub mod types;
 
 pub use types::{AdvertInterval, Priority, Version, Vrid};
