@@ -66,11 +66,11 @@ impl Announcer {
         let before = self.due.len();
         self.due.retain(|t| *t > now);
         let mut n = (before - self.due.len()) as u32;
-        if let (Some(at), Some(period)) = (self.next_refresh, s.master_refresh) {
-            if at <= now {
-                n += s.master_refresh_repeat;
-                self.next_refresh = Some(now + period);
-            }
+        if let (Some(at), Some(period)) = (self.next_refresh, s.master_refresh)
+            && at <= now
+        {
+            n += s.master_refresh_repeat;
+            self.next_refresh = Some(now + period);
         }
         n
     }

@@ -2,6 +2,7 @@
 
 pub mod announce;
 pub mod check;
+pub mod engine;
 pub mod fsm;
 pub mod garp;
 pub mod instance;
