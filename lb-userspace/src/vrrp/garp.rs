@@ -117,18 +117,22 @@ fn neighbour_advert(mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
     m
 }
 
+/// The interface's MAC address, asked of the kernel in the caller's network namespace
+/// (sysfs shows the namespace it was mounted in, which need not be ours).
 fn hardware_address(ifname: &str) -> io::Result<[u8; 6]> {
-    let path = format!("/sys/class/net/{ifname}/address");
-    let text = std::fs::read_to_string(&path)?;
-    let bytes: Vec<u8> = text
-        .trim()
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))?;
-    bytes
-        .try_into()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: not a MAC")))
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    // SAFETY: an all-zero ifreq is valid; the name is copied in within bounds.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(ifname.as_bytes()) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR writes into the ifreq passed.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    Ok(std::array::from_fn(|i| data[i] as u8))
 }
 
 #[cfg(test)]
