@@ -11,7 +11,7 @@ mod tracker;
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::{sync::mpsc, task::JoinSet};
-use tracing::info;
+use tracing::{info, warn};
 
 pub use self::tracker::{Step, Tracker};
 use crate::{
@@ -79,7 +79,10 @@ struct Runner {
 
 impl Runner {
     async fn run(self, events: mpsc::Sender<Transition>) {
-        let Check::Tcp(tcp) = &self.check;
+        let Check::Tcp(tcp) = &self.check else {
+            warn!("only TCP_CHECK runs yet; {:?} is not checked", self.id);
+            return;
+        };
         let target = SocketAddr::new(
             tcp.connect.ip.unwrap_or(self.id.real.ip()),
             tcp.connect.port.unwrap_or(self.id.real.port()),

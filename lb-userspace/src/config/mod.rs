@@ -1,13 +1,13 @@
 //! keepalived.conf: reading it into the typed [`Config`] every subsystem works from.
 //!
 //! Reading happens in layers: [`lexer`] turns text into words and braces, [`tree`] into
-//! statements and blocks, and the block readers (such as [`lvs`]) into the model, each
+//! statements and blocks, and the block readers ([`read`]) into the model, each
 //! reporting problems with the file, line and column they come from.
 
 pub mod diag;
 mod lexer;
-mod lvs;
 pub mod model;
+mod read;
 mod tree;
 mod value;
 
@@ -56,18 +56,7 @@ fn read(file: Arc<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let lines = lexer::lex(&file, text, &mut diags);
     let nodes = tree::parse(lines, &mut diags);
-    let mut config = Config::default();
-    for node in &nodes {
-        match node.name() {
-            "virtual_server" => config
-                .virtual_servers
-                .extend(lvs::virtual_server(node, &mut diags)),
-            other => diags.warning(
-                node.pos(),
-                format!("'{other}' is not supported yet and is ignored"),
-            ),
-        }
-    }
+    let config = read::config(&nodes, &mut diags);
     if diags.has_errors() {
         Err(diags)
     } else {
@@ -120,7 +109,9 @@ virtual_server 203.0.113.10 80 {
         assert_eq!(vs.real_servers.len(), 2);
         assert_eq!(vs.real_servers[0].weight.get(), 3);
         assert_eq!(vs.real_servers[1].weight.get(), 0);
-        let Check::Tcp(check) = &vs.real_servers[0].checks[0];
+        let Check::Tcp(check) = &vs.real_servers[0].checks[0] else {
+            panic!("a TCP check")
+        };
         assert_eq!(check.timing.connect_timeout, Duration::from_secs(1));
         assert_eq!(check.timing.retry, 0);
         assert_eq!(check.timing.delay_before_retry, Duration::from_secs(1));
@@ -134,7 +125,7 @@ virtual_server 203.0.113.10 80 {
             diags.to_string(),
             "t.conf:2:11: error: unknown lb_algo 'nope'\n\
              t.conf:3:25: error: 'x' is not an integer\n\
-             t.conf:5:3: warning: 'weight' is not supported yet and is ignored\n"
+             t.conf:5:3: error: 'weight' takes 1 argument\n"
         );
     }
 
