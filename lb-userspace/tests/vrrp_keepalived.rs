@@ -234,6 +234,10 @@ struct Xlb {
 
 impl Xlb {
     fn start(ns: &str, spec: Spec) -> Self {
+        Self::run(ns, move || engine::start(spec).expect("engine starts").0)
+    }
+
+    fn run(ns: &str, start: impl FnOnce() -> engine::Handle + Send + 'static) -> Self {
         let ns_path = format!("/run/netns/{ns}");
         let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
         let (ready_tx, ready_rx) = std_mpsc::channel();
@@ -245,7 +249,7 @@ impl Xlb {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let (handle, _events) = engine::start(spec).expect("engine starts");
+                let handle = start();
                 ready_tx.send(()).unwrap();
                 let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
                 handle.shutdown().await;
@@ -258,6 +262,16 @@ impl Xlb {
             stop: Some(stop_tx),
             thread: Some(thread),
         }
+    }
+
+    /// Runs the VRRP part of a keepalived.conf, as `xlb run` would.
+    fn from_config(ns: &str, text: &str) -> Self {
+        let config = xlb::config::parse_str("test.conf", text)
+            .expect("config reads")
+            .config;
+        Self::run(ns, move || {
+            xlb::vrrp::start(&config).expect("vrrp starts").0
+        })
     }
 
     fn shutdown(&mut self) {
@@ -345,12 +359,7 @@ fn spec(ifindex_ns: &str, i: Inst) -> Spec {
         }],
         excluded: vec![],
         garp: GarpSettings {
-            master_repeat: 5,
-            master_delay: Duration::from_secs(5),
-            master_refresh: None,
-            master_refresh_repeat: 1,
-            lower_prio_repeat: 5,
-            lower_prio_delay: Duration::from_secs(5),
+            rules: xlb::config::Garp::default(),
             interval: Duration::ZERO,
         },
     };
@@ -620,5 +629,48 @@ fn ipv6_xlb_master_sends_unsolicited_na_and_keepalived_follows() {
             .has(&pair.b, IF_B, vip))
         .is_some(),
         "keepalived did not take over the IPv6 VIP"
+    );
+}
+
+fn xlb_conf(iface: &str, priority: u8, flag: &Path) -> String {
+    format!(
+        "vrrp_script chk {{\n script \"/usr/bin/test -e {}\"\n interval 1\n fall 1\n rise 1\n}}\n\
+         vrrp_instance VI_1 {{\n state BACKUP\n interface {iface}\n virtual_router_id 52\n priority {priority}\n\
+         advert_int 0.5\n version 3\n track_script {{\n  chk\n }}\n virtual_ipaddress {{\n  203.0.113.40/24\n }}\n}}\n",
+        flag.display()
+    )
+}
+
+#[test]
+fn xlb_pair_from_config_moves_the_vip_when_the_tracking_script_fails() {
+    if !can_run() {
+        return;
+    }
+    let pair = Pair::new("track");
+    let vip = "203.0.113.40";
+    let (flag_a, flag_b) = (pair.dir.join("ok-a"), pair.dir.join("ok-b"));
+    std::fs::write(&flag_a, "").unwrap();
+    std::fs::write(&flag_b, "").unwrap();
+    let _a = Xlb::from_config(&pair.a, &xlb_conf(IF_A, 150, &flag_a));
+    let _b = Xlb::from_config(&pair.b, &xlb_conf(IF_B, 100, &flag_b));
+    assert!(
+        wait_until(Duration::from_secs(5), || pair.has(&pair.a, IF_A, vip)).is_some(),
+        "priority 150 not master"
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(!pair.has(&pair.b, IF_B, vip), "both xlb hold the VIP");
+    std::fs::remove_file(&flag_a).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(4), || pair.has(&pair.b, IF_B, vip)
+            && !pair.has(&pair.a, IF_A, vip))
+        .is_some(),
+        "the VIP did not move when the tracking script failed"
+    );
+    std::fs::write(&flag_a, "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || pair.has(&pair.a, IF_A, vip)
+            && !pair.has(&pair.b, IF_B, vip))
+        .is_some(),
+        "the VIP did not come back when the script recovered"
     );
 }

@@ -3,21 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-/// keepalived's `garp_*` settings for one instance.
+use crate::config::Garp;
+
+/// keepalived's `garp_*` settings for one instance, and the spacing between
+/// announcements (`vrrp_garp_interval` / `vrrp_gna_interval`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GarpSettings {
-    /// `garp_master_repeat`: announcements on becoming master, and again after the delay.
-    pub master_repeat: u32,
-    /// `garp_master_delay`: when the second round follows; zero for none.
-    pub master_delay: Duration,
-    /// `garp_master_refresh`: periodic announcements while master.
-    pub master_refresh: Option<Duration>,
-    pub master_refresh_repeat: u32,
-    /// `garp_lower_prio_repeat` / `garp_lower_prio_delay`: after a lower-priority advert
-    /// reached this master.
-    pub lower_prio_repeat: u32,
-    pub lower_prio_delay: Duration,
-    /// `garp_interval` / `gna_interval`: spacing between announcements.
+    pub rules: Garp,
     pub interval: Duration,
 }
 
@@ -32,22 +24,22 @@ impl Announcer {
     /// The instance became master.
     pub fn became_master(&mut self, s: &GarpSettings, now: Instant) {
         self.due.clear();
-        self.add_round(s, s.master_repeat, now);
-        if !s.master_delay.is_zero() {
-            self.add_round(s, s.master_repeat, now + s.master_delay);
+        self.add_round(s, s.rules.master_repeat, now);
+        if !s.rules.master_delay.is_zero() {
+            self.add_round(s, s.rules.master_repeat, now + s.rules.master_delay);
         }
-        self.next_refresh = s.master_refresh.map(|r| now + r);
+        self.next_refresh = s.rules.master_refresh.map(|r| now + r);
     }
 
     /// As master, it saw a lower-priority advert: another router believes it is master
     /// too, and the network must learn again where the addresses are.
     pub fn lower_priority_seen(&mut self, s: &GarpSettings, now: Instant) {
-        if s.lower_prio_repeat == 0 {
+        if s.rules.lower_prio_repeat == 0 {
             return;
         }
-        self.add_round(s, s.lower_prio_repeat, now);
-        if !s.lower_prio_delay.is_zero() {
-            self.add_round(s, s.lower_prio_repeat, now + s.lower_prio_delay);
+        self.add_round(s, s.rules.lower_prio_repeat, now);
+        if !s.rules.lower_prio_delay.is_zero() {
+            self.add_round(s, s.rules.lower_prio_repeat, now + s.rules.lower_prio_delay);
         }
     }
 
@@ -66,10 +58,10 @@ impl Announcer {
         let before = self.due.len();
         self.due.retain(|t| *t > now);
         let mut n = (before - self.due.len()) as u32;
-        if let (Some(at), Some(period)) = (self.next_refresh, s.master_refresh)
+        if let (Some(at), Some(period)) = (self.next_refresh, s.rules.master_refresh)
             && at <= now
         {
-            n += s.master_refresh_repeat;
+            n += s.rules.master_refresh_repeat;
             self.next_refresh = Some(now + period);
         }
         n
@@ -86,12 +78,7 @@ mod tests {
 
     fn settings() -> GarpSettings {
         GarpSettings {
-            master_repeat: 5,
-            master_delay: Duration::from_secs(5),
-            master_refresh: None,
-            master_refresh_repeat: 1,
-            lower_prio_repeat: 5,
-            lower_prio_delay: Duration::from_secs(5),
+            rules: Garp::default(),
             interval: Duration::ZERO,
         }
     }
@@ -112,10 +99,12 @@ mod tests {
     #[test]
     fn garp_interval_spaces_announcements() {
         let s = GarpSettings {
-            master_repeat: 3,
-            master_delay: Duration::ZERO,
+            rules: Garp {
+                master_repeat: 3,
+                master_delay: Duration::ZERO,
+                ..Garp::default()
+            },
             interval: Duration::from_millis(100),
-            ..settings()
         };
         let t0 = Instant::now();
         let mut a = Announcer::default();
@@ -128,9 +117,12 @@ mod tests {
     #[test]
     fn refresh_repeats_while_master_and_stops_after() {
         let s = GarpSettings {
-            master_delay: Duration::ZERO,
-            master_refresh: Some(Duration::from_secs(60)),
-            master_refresh_repeat: 2,
+            rules: Garp {
+                master_delay: Duration::ZERO,
+                master_refresh: Some(Duration::from_secs(60)),
+                master_refresh_repeat: 2,
+                ..Garp::default()
+            },
             ..settings()
         };
         let t0 = Instant::now();
@@ -154,7 +146,10 @@ mod tests {
         assert_eq!(a.take_due(&s, t0), 5);
         assert_eq!(a.take_due(&s, t0 + Duration::from_secs(5)), 5);
         let off = GarpSettings {
-            lower_prio_repeat: 0,
+            rules: Garp {
+                lower_prio_repeat: 0,
+                ..Garp::default()
+            },
             ..s
         };
         a.lower_priority_seen(&off, t0);

@@ -332,6 +332,11 @@ impl Machine {
             }
             State::Fault => {
                 info!("({}) Entering FAULT STATE", self.name());
+                if from == State::Master {
+                    // As keepalived: resign at once rather than leave backups waiting
+                    // for Master_Down_Interval.
+                    actions.push(Action::Advertise(Priority::RELEASE));
+                }
                 actions.push(Action::Transition { from, to });
                 self.deadline = None;
             }
@@ -572,7 +577,10 @@ mod tests {
         fire(&mut m);
         assert_eq!(
             m.set_fault(true, t0),
-            [transition(State::Master, State::Fault)]
+            [
+                Action::Advertise(Priority::RELEASE),
+                transition(State::Master, State::Fault)
+            ]
         );
         assert_eq!(m.deadline(), None);
         assert!(m.on_advert(heard("192.0.2.2", 50), t0).is_empty());
@@ -628,8 +636,8 @@ mod tests {
             transition(State::Backup, State::Master)
         );
         assert_eq!(
-            m.follow(State::Fault, t0),
-            [transition(State::Master, State::Fault)]
+            m.follow(State::Fault, t0)[1],
+            transition(State::Master, State::Fault)
         );
         m.set_fault(true, t0);
         assert!(m.follow(State::Master, t0).is_empty());

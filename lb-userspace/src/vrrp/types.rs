@@ -1,29 +1,12 @@
-//! The small values VRRP is made of, each checked once when it is made so the rest of the
+//! The small values VRRP is made of (the configuration's [`Vrid`] and version, and the
+//! priority and interval as the wire carries them), each checked once when it is made so the rest of the
 //! engine never meets a VRID of 0 or an advert interval the wire cannot carry.
 
 use std::{fmt, time::Duration};
 
 use serde::Serialize;
 
-/// A virtual router identifier, 1..=255.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Vrid(u8);
-
-impl Vrid {
-    pub const fn new(vrid: u8) -> Option<Self> {
-        if vrid == 0 { None } else { Some(Self(vrid)) }
-    }
-
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl fmt::Display for Vrid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::config::{Vrid, VrrpVersion as Version};
 
 /// A router's priority on the wire: 0 says "I am leaving", 255 "I own the addresses".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -63,22 +46,6 @@ impl Priority {
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// The protocol version an instance speaks (`version` in keepalived.conf).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Version {
-    V2,
-    V3,
-}
-
-impl Version {
-    pub const fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
     }
 }
 
@@ -134,12 +101,6 @@ impl fmt::Display for AdvertInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vrid_zero_is_not_a_vrid() {
-        assert_eq!(Vrid::new(0), None);
-        assert_eq!(Vrid::new(255).map(Vrid::get), Some(255));
-    }
 
     #[test]
     fn tracking_keeps_priority_in_range_and_owners_fixed() {
