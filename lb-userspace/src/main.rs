@@ -28,9 +28,13 @@ enum Command {
         /// The keepalived.conf to read.
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
         file: PathBuf,
-        /// Interface to attach the XDP balancer to (repeat for several).
-        #[arg(short, long = "interface", required = true)]
+        /// Interface to attach the XDP balancer to (repeat for several). Needed when the
+        /// configuration has virtual servers.
+        #[arg(short, long = "interface")]
         interfaces: Vec<String>,
+        /// keepalived's config id, selecting `@ID` lines (default: the short host name).
+        #[arg(short = 'i', long = "config-id")]
+        config_id: Option<String>,
         /// Directory for this instance's control socket and state.
         #[arg(long, default_value = DEFAULT_RUN_DIR)]
         run_dir: PathBuf,
@@ -79,11 +83,13 @@ fn main() -> ExitCode {
         Command::Run {
             file,
             interfaces,
+            config_id,
             run_dir,
             xdp_mode,
             flows,
         } => run(agent::Options {
             config: file,
+            config_id,
             interfaces,
             run_dir,
             xdp_mode,

@@ -1,10 +1,16 @@
 //! The agent: one event loop owns the desired state, folds every event (a checker's verdict,
-//! a reload, a control request) into a new [`Plan`] and hands it to the data plane.
+//! a VRRP state change, a reload, a control request) into a new [`Plan`] and hands it to the
+//! data plane.
 
 mod health;
+mod ownership;
 mod status;
 
-use std::{collections::HashSet, net::IpAddr, path::PathBuf};
+use std::{
+    collections::HashSet,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
 
 use anyhow::{Context as _, anyhow};
 use tokio::{
@@ -14,21 +20,24 @@ use tokio::{
 };
 use tracing::{error, info, warn};
 
-use self::health::Health;
+use self::{health::Health, ownership::Ownership};
 use crate::{
     check,
     config::{self, Config, Diagnostics, ServiceTarget},
     ctl,
     dataplane::{
-        Plan,
+        Conditions, Plan, ServiceKey,
         xdp::{self, Mode, XdpDataPlane, neigh},
     },
+    vrrp,
 };
 
 /// How `xlb run` was asked to run.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub config: PathBuf,
+    /// keepalived's `--config-id`: which `@id` lines apply to this host.
+    pub config_id: Option<String>,
     pub interfaces: Vec<String>,
     /// Per-instance state (control socket), so several agents can share a host.
     pub run_dir: PathBuf,
@@ -39,7 +48,7 @@ pub struct Options {
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let config = load(&options.config)?;
+    let config = load(&options)?;
     std::fs::create_dir_all(&options.run_dir)
         .with_context(|| format!("creating run directory {}", options.run_dir.display()))?;
 
@@ -58,7 +67,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let _server = ctl::Server::start(ctl::socket_path(&options.run_dir), requests_tx)
         .context("starting the control socket")?;
 
+    let (vrrp, mut vrrp_events) = if config.vrrp_instances.is_empty() {
+        (None, None)
+    } else {
+        let (handle, events) = vrrp::start(&config).context("starting VRRP")?;
+        (Some(handle), Some(events))
+    };
+
     let mut agent = Agent {
+        ownership: Ownership::new(&config),
         options,
         config,
         health: Health::default(),
@@ -67,14 +84,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         resolve: resolve_tx,
     };
     let (transitions_tx, mut transitions) = mpsc::channel(256);
-    agent.start(&transitions_tx).await?;
+    agent.start(&transitions_tx).await;
 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
-            Some(transition) = transitions.recv() => agent.health_changed(transition)?,
+            Some(transition) = transitions.recv() => agent.health_changed(transition),
+            Some(event) = next_vrrp_event(&mut vrrp_events) => agent.vrrp_changed(&event),
             Some(pending) = requests.recv() => {
                 let _ = pending.reply.send(agent.respond(&pending.request));
             }
@@ -84,23 +102,52 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     info!("Stopping");
+    if let Some(vrrp) = vrrp {
+        vrrp.shutdown().await;
+    }
     agent.checkers.shutdown().await;
     Ok(())
+}
+
+async fn next_vrrp_event(
+    events: &mut Option<mpsc::UnboundedReceiver<vrrp::Event>>,
+) -> Option<vrrp::Event> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Agent {
     options: Options,
     config: Config,
     health: Health,
+    ownership: Ownership,
     dataplane: XdpDataPlane,
     checkers: JoinSet<()>,
     resolve: mpsc::Sender<Vec<IpAddr>>,
 }
 
+/// The agent's view of the world as the plan needs it.
+struct View<'a> {
+    health: &'a Health,
+    ownership: &'a Ownership,
+}
+
+impl Conditions for View<'_> {
+    fn healthy(&self, service: &ServiceKey, real: SocketAddr) -> bool {
+        self.health.is_up(service, real)
+    }
+
+    fn serves(&self, vip: IpAddr) -> bool {
+        self.ownership.serves(vip)
+    }
+}
+
 impl Agent {
     /// Applies the current configuration and starts its checkers.
-    async fn start(&mut self, transitions: &mpsc::Sender<check::Transition>) -> anyhow::Result<()> {
-        self.apply()?;
+    async fn start(&mut self, transitions: &mpsc::Sender<check::Transition>) {
+        self.apply();
         let reals: HashSet<IpAddr> = self
             .config
             .virtual_servers
@@ -115,60 +162,73 @@ impl Agent {
             &mut self.checkers,
             transitions,
         );
-        Ok(())
     }
 
     fn plan(&self) -> Plan {
-        Plan::new(&self.config, |service, real| {
-            self.health.is_up(service, real)
-        })
+        Plan::new(
+            &self.config,
+            &View {
+                health: &self.health,
+                ownership: &self.ownership,
+            },
+        )
     }
 
-    fn apply(&mut self) -> anyhow::Result<()> {
+    /// Hands the current plan to the data plane. A failure leaves the data plane as it was
+    /// (still forwarding) and is logged; the next event tries again.
+    fn apply(&mut self) {
         let plan = self.plan();
-        self.dataplane
-            .apply(&plan)
-            .context("updating the XDP data plane")
+        if let Err(err) = self.dataplane.apply(&plan) {
+            error!(
+                "Updating the XDP data plane: {:#}",
+                anyhow::Error::from(err)
+            );
+        }
     }
 
-    fn health_changed(&mut self, transition: check::Transition) -> anyhow::Result<()> {
+    fn health_changed(&mut self, transition: check::Transition) {
         let id = transition.id;
         if let Some(up) = self.health.record(transition) {
-            let verb = if up {
-                "Adding service"
+            let (verb, prep) = if up {
+                ("Adding", "to")
             } else {
-                "Removing service"
+                ("Removing", "from")
             };
-            let prep = if up { "to" } else { "from" };
             info!(
-                "{verb} [{}]:{}:{} {prep} VS {}",
+                "{verb} service [{}]:{}:{} {prep} VS {}",
                 id.real.ip(),
                 id.service.protocol,
                 id.real.port(),
                 id.service
             );
-            self.apply()?;
+            self.apply();
         }
-        Ok(())
+    }
+
+    fn vrrp_changed(&mut self, event: &vrrp::Event) {
+        if self.ownership.record(event) {
+            self.apply();
+        }
     }
 
     /// Re-reads the configuration; on error the running one stays, on success only what
     /// changed is applied and checkers restart with their last verdicts kept.
     async fn reload(&mut self, transitions: &mpsc::Sender<check::Transition>) {
         info!("Reloading configuration {}", self.options.config.display());
-        let config = match load(&self.options.config) {
+        let config = match load(&self.options) {
             Ok(config) => config,
             Err(err) => {
                 error!("Keeping the running configuration: {err:#}");
                 return;
             }
         };
+        if !config.vrrp_instances.is_empty() || !self.config.vrrp_instances.is_empty() {
+            warn!("VRRP instances keep running as started: restart xlb to apply VRRP changes");
+        }
         self.checkers.shutdown().await;
         self.config = config;
         self.health.retain(&self.config);
-        if let Err(err) = self.start(transitions).await {
-            error!("Applying the reloaded configuration: {err:#}");
-        }
+        self.start(transitions).await;
     }
 
     fn respond(&self, request: &ctl::Request) -> ctl::Response {
@@ -186,8 +246,11 @@ impl Agent {
 }
 
 /// Reads the configuration and checks that the XDP data plane can honour all of it.
-fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    let loaded = config::load(path).map_err(report)?;
+fn load(options: &Options) -> anyhow::Result<Config> {
+    let read = config::Options {
+        config_id: options.config_id.clone(),
+    };
+    let loaded = config::load_with(&options.config, &read).map_err(report)?;
     for warning in loaded.warnings.iter() {
         warn!("{warning}");
     }
@@ -202,6 +265,15 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
         if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
             diags.error(&vs.pos, reason);
         }
+    }
+    if let (Some(vs), true) = (
+        loaded.config.virtual_servers.first(),
+        options.interfaces.is_empty(),
+    ) {
+        diags.error(
+            &vs.pos,
+            "virtual servers need an interface to forward on: pass --interface",
+        );
     }
     if diags.has_errors() {
         return Err(report(diags));

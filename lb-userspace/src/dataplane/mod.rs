@@ -7,4 +7,4 @@
 pub mod plan;
 pub mod xdp;
 
-pub use plan::{Plan, RealPlan, ServiceKey, ServicePlan};
+pub use plan::{Conditions, Plan, RealPlan, ServiceKey, ServicePlan};

@@ -1,6 +1,10 @@
 //! The desired forwarding state, as a value.
 
-use std::{collections::BTreeMap, fmt, net::SocketAddr};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::{IpAddr, SocketAddr},
+};
 
 use serde::Serialize;
 
@@ -28,6 +32,9 @@ impl fmt::Display for ServiceKey {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServicePlan {
+    /// False while another director holds the VIP (this one is VRRP BACKUP): the service
+    /// keeps its reals and flows but forwards nothing until it is active again.
+    pub active: bool,
     pub scheduler: Scheduler,
     pub method: ForwardMethod,
     /// In configuration order, which is the order schedulers walk them.
@@ -56,9 +63,17 @@ pub struct Plan {
     pub services: BTreeMap<ServiceKey, ServicePlan>,
 }
 
+/// What decides the plan besides the configuration: the agent's view of the world.
+pub trait Conditions {
+    /// Whether `real` of `service` passes its checkers.
+    fn healthy(&self, service: &ServiceKey, real: SocketAddr) -> bool;
+    /// Whether this director serves `vip` now (VRRP MASTER for it, or no VRRP for it).
+    fn serves(&self, vip: IpAddr) -> bool;
+}
+
 impl Plan {
-    /// The plan for `config`, with each real's health as `healthy` reports it.
-    pub fn new(config: &Config, healthy: impl Fn(&ServiceKey, SocketAddr) -> bool) -> Plan {
+    /// The plan for `config` under `conditions`.
+    pub fn new(config: &Config, conditions: &impl Conditions) -> Plan {
         let services = config
             .virtual_servers
             .iter()
@@ -76,12 +91,13 @@ impl Plan {
                     .map(|rs| RealPlan {
                         addr: rs.addr,
                         weight: rs.weight,
-                        healthy: healthy(&key, rs.addr),
+                        healthy: conditions.healthy(&key, rs.addr),
                     })
                     .collect();
                 Some((
                     key,
                     ServicePlan {
+                        active: conditions.serves(addr.ip()),
                         scheduler: vs.scheduler,
                         method: vs.method,
                         reals,
@@ -103,8 +119,16 @@ mod tests {
         let text = "virtual_server 203.0.113.10 80 {\n lb_algo wrr\n lb_kind DR\n \
                     real_server 192.0.2.11 80 { weight 3 }\n real_server 192.0.2.12 80 { weight 2 }\n}\n";
         let config = parse_str("t.conf", text).unwrap().config;
-        let down: SocketAddr = "192.0.2.12:80".parse().unwrap();
-        let plan = Plan::new(&config, |_, real| real != down);
+        struct OneDown(SocketAddr);
+        impl Conditions for OneDown {
+            fn healthy(&self, _: &ServiceKey, real: SocketAddr) -> bool {
+                real != self.0
+            }
+            fn serves(&self, _: IpAddr) -> bool {
+                true
+            }
+        }
+        let plan = Plan::new(&config, &OneDown("192.0.2.12:80".parse().unwrap()));
         let key = ServiceKey {
             addr: "203.0.113.10:80".parse().unwrap(),
             protocol: Protocol::Tcp,

@@ -127,6 +127,9 @@ struct Applied {
     slot: u32,
     table: Vec<u32>,
     reals: Vec<SocketAddr>,
+    /// Whether the VIP is in `VIPS`: an inactive service keeps its slots, tables and flows
+    /// but is left out, so its traffic passes to the kernel.
+    installed: bool,
 }
 
 /// The loaded balancer and everything it was told, so that each [`Plan`] only changes
@@ -250,13 +253,17 @@ impl XdpDataPlane {
             select: select::RING,
             _pad: [0; 2],
         };
-        if previous.is_none_or(|p| p.value != value) {
+        let installed = previous.is_some_and(|p| p.installed);
+        if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
             self.maps.set_service(&vip_key(key), &value)?;
             debug!(
                 "{key}: {} reals, selection table of {}",
                 indices.len(),
                 table.len()
             );
+        } else if !plan.active && installed {
+            self.maps.remove_service(&vip_key(key))?;
+            debug!("{key}: standing by");
         }
         let reals = plan.reals.iter().map(|r| r.addr).collect();
         self.applied.insert(
@@ -266,6 +273,7 @@ impl XdpDataPlane {
                 slot,
                 table,
                 reals,
+                installed: plan.active,
             },
         );
         Ok(())
