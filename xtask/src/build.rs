@@ -1,0 +1,92 @@
+//! Building `xlb` and, through `lb-userspace/build.rs`, the XDP object.
+//!
+//! The build script is the only place that knows how to build the object (a nested nightly
+//! cargo for the BPF target); xtask just asks cargo where the results went.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::Stdio,
+};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::Value;
+
+use crate::cmd;
+
+/// What a build of lb-userspace produced.
+pub struct Built {
+    pub xlb: PathBuf,
+    /// The XDP object files, left by the build script in its `OUT_DIR`.
+    pub objects: Vec<PathBuf>,
+}
+
+/// `cargo xtask build-ebpf`: builds, then prints one object path per line.
+pub fn print_objects() -> anyhow::Result<()> {
+    for object in userspace()?.objects {
+        println!("{}", object.display());
+    }
+    Ok(())
+}
+
+/// Builds lb-userspace and finds the `xlb` binary and the XDP objects.
+pub fn userspace() -> anyhow::Result<Built> {
+    let mut cargo = cmd::cargo();
+    cargo
+        .args(["build", "--package", "lb-userspace"])
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped());
+    eprintln!("+ {}", cmd::shown(&cargo));
+    let mut build = cargo.spawn().context("cannot start cargo")?;
+    let stdout = build.stdout.take().context("cargo's stdout")?;
+    let mut messages = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("read cargo's output")?;
+        // Anything not JSON is a build script's or tool's chatter; cargo shows errors itself.
+        if let Ok(message) = serde_json::from_str::<Value>(&line) {
+            messages.push(message);
+        }
+    }
+    let status = build.wait().context("wait for cargo")?;
+    if !status.success() {
+        bail!("building lb-userspace failed ({status})");
+    }
+    find_outputs(&messages)
+}
+
+fn find_outputs(messages: &[Value]) -> anyhow::Result<Built> {
+    let with_reason = |reason: &'static str| {
+        messages
+            .iter()
+            .filter(move |message| message["reason"] == reason)
+    };
+    let xlb = with_reason("compiler-artifact")
+        .find(|artifact| {
+            artifact["target"]["name"] == "xlb"
+                && artifact["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
+        })
+        .context("cargo reported no `xlb` binary")?;
+    let package = &xlb["package_id"];
+    let out_dir = with_reason("build-script-executed")
+        .find(|script| &script["package_id"] == package)
+        .and_then(|script| script["out_dir"].as_str())
+        .context("cargo reported no build-script run for lb-userspace")?;
+    let executable = xlb["executable"]
+        .as_str()
+        .context("the `xlb` artifact has no executable path")?;
+    let mut objects = Vec::new();
+    for entry in std::fs::read_dir(out_dir).with_context(|| format!("list {out_dir}"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "o") {
+            objects.push(path);
+        }
+    }
+    objects.sort();
+    ensure!(!objects.is_empty(), "no XDP object (*.o) in {out_dir}");
+    Ok(Built {
+        xlb: PathBuf::from(executable),
+        objects,
+    })
+}
