@@ -30,6 +30,6 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     }
     bail!(
         "binary {name} not found (looked at {candidates:?}); build it with `cargo build \
-         --workspace --bins` (`cargo xtask test` does) or point {BIN_DIR_VAR} at it"
+         --bins` (`cargo xtask test` does) or point {BIN_DIR_VAR} at it"
     )
 }

@@ -90,3 +90,40 @@ fn find_outputs(messages: &[Value]) -> anyhow::Result<Built> {
         objects,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_xlb_and_the_objects_of_its_build_script() {
+        let out_dir = std::env::temp_dir().join(format!("xtask-out-{}", std::process::id()));
+        std::fs::create_dir_all(&out_dir).unwrap();
+        for file in ["lb-ebpf.o", "notes.txt"] {
+            std::fs::write(out_dir.join(file), b"").unwrap();
+        }
+        let id = "path+file:///w/lb-userspace#0.1.0";
+        let messages: Vec<Value> = [
+            serde_json::json!({"reason": "build-script-executed", "package_id": "other",
+                "out_dir": "/nonexistent"}),
+            serde_json::json!({"reason": "build-script-executed", "package_id": id,
+                "out_dir": out_dir}),
+            serde_json::json!({"reason": "compiler-artifact", "package_id": id,
+                "target": {"name": "xlb", "kind": ["lib"]}, "executable": null}),
+            serde_json::json!({"reason": "compiler-artifact", "package_id": id,
+                "target": {"name": "xlb", "kind": ["bin"]}, "executable": "/w/target/xlb"}),
+        ]
+        .into();
+
+        let built = find_outputs(&messages).unwrap();
+        std::fs::remove_dir_all(&out_dir).unwrap();
+        assert_eq!(built.xlb, PathBuf::from("/w/target/xlb"));
+        assert_eq!(built.objects, [out_dir.join("lb-ebpf.o")]);
+    }
+
+    #[test]
+    fn a_build_without_xlb_is_an_error() {
+        let messages = [serde_json::json!({"reason": "build-finished", "success": true})];
+        assert!(find_outputs(&messages).is_err());
+    }
+}
