@@ -125,11 +125,18 @@ impl Netns {
         })
     }
 
+    /// Runs a short-lived tool (`ip`, `ethtool`, `bpftool`, `nft`...) in this namespace to
+    /// completion, within a deadline, and returns its stdout; failing is an error with its
+    /// stderr.
+    pub fn output(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
+        let mut command = self.command(program);
+        command.args(args);
+        exec::output(command)
+    }
+
     /// Runs `ip ARGS...` in this namespace and returns what it printed.
     pub fn ip(&self, args: &[&str]) -> anyhow::Result<String> {
-        let mut ip = self.command("ip");
-        ip.args(args);
-        exec::output(ip)
+        self.output("ip", args)
     }
 
     /// Sets a sysctl in this namespace, e.g. `("net.ipv4.conf.eth0.forwarding", "1")`.
@@ -147,9 +154,8 @@ impl Netns {
     /// A veth only accepts frames that its peer sends with XDP_TX or a redirect when NAPI is
     /// enabled on it, which GRO does (as would an XDP program of its own).
     pub fn set_gro(&self, iface: &str, on: bool) -> anyhow::Result<()> {
-        let mut ethtool = self.command("ethtool");
-        ethtool.args(["-K", iface, "gro", if on { "on" } else { "off" }]);
-        exec::output(ethtool)
+        let state = if on { "on" } else { "off" };
+        self.output("ethtool", &["-K", iface, "gro", state])
             .context("ethtool is needed to set GRO (`cargo xtask setup` installs it)")?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Context;
-use xlb_testbed::{DrTopology, Lan, MacAddr, Netns, require_root, wait_until};
+use xlb_testbed::{Child, DrTopology, Lan, MacAddr, Netns, require_root, wait_until};
 
 const SHORT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(10);
@@ -20,6 +20,12 @@ fn netns_exists(name: &str) -> bool {
 
 fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn shell(ns: &Netns, label: &str, script: &str) -> anyhow::Result<Child> {
+    let mut command = ns.command("sh");
+    command.args(["-c", script]);
+    ns.spawn(label, command)
 }
 
 #[test]
@@ -88,9 +94,11 @@ fn dropping_a_namespace_deletes_it_and_kills_what_runs_in_it() -> anyhow::Result
 fn a_child_guard_stops_and_reaps_its_process() -> anyhow::Result<()> {
     require_root!(Ok(()));
     let ns = Netns::new("child")?;
-    let mut command = ns.command("sh");
-    command.args(["-c", "echo started; echo oops >&2; exec sleep 600"]);
-    let mut child = ns.spawn("sleeper", command)?;
+    let mut child = shell(
+        &ns,
+        "sleeper",
+        "echo started; echo oops >&2; exec sleep 600",
+    )?;
     let pid = child.pid();
     wait_until("the sleeper to say it started", SHORT, POLL, || {
         child.stdout() == "started\n"
@@ -110,9 +118,7 @@ fn a_child_guard_stops_and_reaps_its_process() -> anyhow::Result<()> {
 fn a_child_reports_its_own_exit() -> anyhow::Result<()> {
     require_root!(Ok(()));
     let ns = Netns::new("exit")?;
-    let mut command = ns.command("sh");
-    command.args(["-c", "exit 3"]);
-    let mut child = ns.spawn("exit3", command)?;
+    let mut child = shell(&ns, "exit3", "exit 3")?;
     assert_eq!(child.wait_for_exit(SHORT)?.code(), Some(3));
     assert!(!child.is_running()?);
     Ok(())
@@ -140,12 +146,7 @@ fn lan_hosts_get_predictable_macs_and_reach_each_other() -> anyhow::Result<()> {
     let link = b.ip(&["-o", "link", "show", b.iface()])?;
     let expected = MacAddr::for_ipv4(b.addr()).to_string();
     assert!(link.contains(&format!("link/ether {expected}")), "{link}");
-    let features = lan
-        .switch()
-        .command("ethtool")
-        .args(["-k", "p-b"])
-        .output()?;
-    let features = String::from_utf8_lossy(&features.stdout);
+    let features = lan.switch().output("ethtool", &["-k", "p-b"])?;
     assert!(
         features.contains("generic-receive-offload: on"),
         "switch port without GRO:\n{features}"

@@ -3,11 +3,7 @@
 //! The build script is the only place that knows how to build the object (a nested nightly
 //! cargo for the BPF target); xtask just asks cargo where the results went.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::Stdio,
-};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
@@ -34,20 +30,14 @@ pub fn userspace() -> anyhow::Result<Built> {
     let mut cargo = cmd::cargo();
     cargo
         .args(["build", "--package", "lb-userspace"])
-        .arg("--message-format=json-render-diagnostics")
-        .stdout(Stdio::piped());
-    eprintln!("+ {}", cmd::shown(&cargo));
-    let mut build = cargo.spawn().context("cannot start cargo")?;
-    let stdout = build.stdout.take().context("cargo's stdout")?;
+        .arg("--message-format=json-render-diagnostics");
     let mut messages = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("read cargo's output")?;
+    let status = cmd::run_with_stdout(&mut cargo, |line| {
         // Anything not JSON is a build script's or tool's chatter; cargo shows errors itself.
-        if let Ok(message) = serde_json::from_str::<Value>(&line) {
+        if let Ok(message) = serde_json::from_str::<Value>(line) {
             messages.push(message);
         }
-    }
-    let status = build.wait().context("wait for cargo")?;
+    })?;
     if !status.success() {
         bail!("building lb-userspace failed ({status})");
     }

@@ -2,8 +2,9 @@
 //! on stderr (stdout is left for results, such as the object paths of `build-ebpf`).
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, ExitStatus, Stdio},
 };
 
 use anyhow::{Context, bail};
@@ -33,6 +34,24 @@ pub fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{} failed ({status})", shown(command));
     }
     Ok(())
+}
+
+/// Echoes `command` and runs it, handing each line of its stdout to `on_line` as it comes
+/// (stderr stays on the terminal); returns how it exited.
+pub fn run_with_stdout(
+    command: &mut Command,
+    mut on_line: impl FnMut(&str),
+) -> anyhow::Result<ExitStatus> {
+    eprintln!("+ {}", shown(command));
+    let mut process = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", shown(command)))?;
+    let stdout = process.stdout.take().context("stdout was not piped")?;
+    for line in BufReader::new(stdout).lines() {
+        on_line(&line.context("read output")?);
+    }
+    process.wait().context("wait for it to exit")
 }
 
 /// Runs a probe quietly and returns its stdout, or `None` if it cannot run or fails.

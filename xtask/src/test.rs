@@ -1,10 +1,6 @@
 //! `cargo xtask test`: the one command that says whether xlb works.
 
-use std::{
-    ffi::OsString,
-    io::{BufRead, BufReader},
-    process::Stdio,
-};
+use std::ffi::OsString;
 
 use anyhow::{Context, bail};
 
@@ -56,20 +52,12 @@ pub fn run(cargo_test_args: &[OsString]) -> anyhow::Result<()> {
     }
 
     let mut cargo = cmd::cargo();
-    cargo
-        .args(["test", "--no-fail-fast"])
-        .args(cargo_test_args)
-        .stdout(Stdio::piped());
-    eprintln!("+ {}", cmd::shown(&cargo));
-    let mut tests = cargo.spawn().context("cannot start cargo test")?;
-    let stdout = tests.stdout.take().context("cargo test's stdout")?;
+    cargo.args(["test", "--no-fail-fast"]).args(cargo_test_args);
     let mut tally = Tally::default();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("read cargo test's output")?;
+    let status = cmd::run_with_stdout(&mut cargo, |line| {
         println!("{line}");
-        tally.add(&line);
-    }
-    let status = tests.wait().context("wait for cargo test")?;
+        tally.add(line);
+    })?;
 
     let Tally {
         passed,
