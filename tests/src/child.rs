@@ -3,6 +3,7 @@
 use std::{
     fs::File,
     io,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, ExitStatus, Stdio},
     thread,
@@ -10,7 +11,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use nix::{sys::signal::Signal, unistd::Pid};
+use nix::{
+    sys::{prctl, signal::Signal},
+    unistd::Pid,
+};
 
 /// How long a process gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -32,11 +36,30 @@ pub struct Child {
 
 impl Child {
     /// Spawns `command` with stdin closed and its output in `log_dir/label.{stdout,stderr}`.
+    ///
+    /// Should the test process die without unwinding (Ctrl-C, a harness timeout), the kernel
+    /// kills the child too, so no server is left running. The kernel ties that to the thread
+    /// that spawns, not the process: spawn from a thread that lives as long as the guard
+    /// (a test's own thread does), never from a short-lived one such as [`Netns::run`]'s.
+    ///
+    /// [`Netns::run`]: crate::Netns::run
     pub fn spawn(label: &str, mut command: Command, log_dir: &Path) -> anyhow::Result<Self> {
         let stdout = log_dir.join(format!("{label}.stdout"));
         let stderr = log_dir.join(format!("{label}.stderr"));
         let create =
             |path: &Path| File::create(path).with_context(|| format!("create {}", path.display()));
+        let parent = nix::unistd::getpid();
+        // SAFETY: runs between fork and exec and only makes syscalls.
+        unsafe {
+            command.pre_exec(move || {
+                prctl::set_pdeathsig(Signal::SIGKILL)?;
+                // The parent may have died before the line above took effect.
+                if nix::unistd::getppid() != parent {
+                    return Err(io::Error::other("the test process is gone"));
+                }
+                Ok(())
+            });
+        }
         command
             .stdin(Stdio::null())
             .stdout(create(&stdout)?)
