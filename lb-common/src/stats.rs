@@ -3,6 +3,7 @@
 /// Traffic of one service or one real, per CPU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     pub packets: u64,
     pub bytes: u64,

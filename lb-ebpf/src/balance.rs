@@ -121,11 +121,14 @@ fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
 /// Takes the next step along a ring shared by all CPUs.
 ///
 /// The BPF target's `AtomicU64` has loads and stores only, so the fetch-add comes from the
-/// intrinsic; LLVM emits it for BPF v3 CPUs, which is what the object is built for.
+/// intrinsic; LLVM emits it for BPF v3 CPUs, which is what the object is built for. The
+/// ordering must not be relaxed: LLVM lowers a relaxed add to BPF's legacy XADD, which
+/// returns nothing, and silently hands back the addend instead. BPF atomics are full
+/// barriers anyway, so the stronger ordering costs nothing.
 #[inline(always)]
 unsafe fn step_ring(position: *mut u64) -> u64 {
     // SAFETY: the caller passes a valid map value pointer.
-    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(position, 1) }
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::SeqCst }>(position, 1) }
 }
 
 #[inline(always)]

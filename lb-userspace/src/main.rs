@@ -1,8 +1,17 @@
 //! The `xlb` command line.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use xlb::{
+    agent,
+    ctl::{self, Status},
+    dataplane::xdp::Mode,
+};
 
 /// keepalived-compatible load balancer with an XDP data plane.
 #[derive(Parser)]
@@ -14,24 +23,83 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent: load the data plane, apply the configuration, check the reals.
+    Run {
+        /// The keepalived.conf to read.
+        #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+        /// Interface to attach the XDP balancer to (repeat for several).
+        #[arg(short, long = "interface", required = true)]
+        interfaces: Vec<String>,
+        /// Directory for this instance's control socket and state.
+        #[arg(long, default_value = DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+        /// How to attach the XDP program.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        xdp_mode: Mode,
+        /// Flow-table entries (connections remembered per director).
+        #[arg(long)]
+        flows: Option<u32>,
+    },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
         /// The keepalived.conf to read.
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
+    /// Show a running agent's services, reals and counters.
+    Status {
+        #[arg(long, default_value = DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+const DEFAULT_RUN_DIR: &str = "/run/xlb";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check { file } => check(&file),
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("XLB_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run {
+            file,
+            interfaces,
+            run_dir,
+            xdp_mode,
+            flows,
+        } => run(agent::Options {
+            config: file,
+            interfaces,
+            run_dir,
+            xdp_mode,
+            flows,
+        }),
+        Command::Check { file } => return check(&file),
+        Command::Status { run_dir, json } => status(&run_dir, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xlb: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn check(file: &std::path::Path) -> ExitCode {
+fn run(options: agent::Options) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(agent::run(options))
+}
+
+fn check(file: &Path) -> ExitCode {
     match xlb::config::load(file) {
         Ok(loaded) => {
             eprint!("{}", loaded.warnings);
@@ -42,4 +110,62 @@ fn check(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn status(run_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let status = ctl::status(run_dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", table(&status));
+    }
+    Ok(())
+}
+
+/// The status laid out like `ipvsadm -Ln --stats`, which operators already read.
+fn table(status: &Status) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "xlb (pid {}) XDP on {}",
+        status.pid,
+        status.interfaces.join(", ")
+    );
+    let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Forward");
+    let _ = writeln!(
+        out,
+        "  -> RemoteAddress:Port          Weight State   Packets      Bytes   NewFlows"
+    );
+    for service in &status.services {
+        let _ = writeln!(
+            out,
+            "{:<4} {} {} {:?}",
+            service.protocol.to_string().to_uppercase(),
+            service.addr,
+            service.scheduler.name(),
+            service.method
+        );
+        for real in &service.reals {
+            let state = if real.healthy { "up" } else { "down" };
+            let c = real.counters;
+            let _ = writeln!(
+                out,
+                "  -> {:<26} {:>6} {:<5} {:>9} {:>10} {:>10}",
+                real.addr.to_string(),
+                real.weight,
+                state,
+                c.packets,
+                c.bytes,
+                c.new_flows
+            );
+        }
+    }
+    let events: Vec<String> = status
+        .events
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(out, "Data plane: {}", events.join(" "));
+    out
 }

@@ -5,7 +5,7 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::diag::Pos;
 
@@ -48,7 +48,7 @@ pub struct RealServer {
 }
 
 /// `protocol`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
     Tcp,
@@ -78,7 +78,7 @@ impl fmt::Display for Protocol {
 }
 
 /// `lb_algo`: the IPVS schedulers, by their IPVS names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheduler {
     Rr,
@@ -133,7 +133,7 @@ impl Scheduler {
 }
 
 /// `lb_kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ForwardMethod {
     Dr,

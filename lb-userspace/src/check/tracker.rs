@@ -1,0 +1,188 @@
+//! keepalived's retry rules for one checker, without a clock.
+
+use std::time::Duration;
+
+use crate::config::CheckTiming;
+
+/// What to do after a probe: report a transition (true = up) and wait before the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub transition: Option<bool>,
+    pub wait: Duration,
+}
+
+/// The state of one checker: a failed probe is retried `retry` times, `delay_before_retry`
+/// apart, before the real is declared down; one success brings it back up. Between rounds
+/// the checker waits `delay_loop`.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    retry: u32,
+    delay_before_retry: Duration,
+    delay_loop: Duration,
+    failed: u32,
+    up: bool,
+}
+
+impl Tracker {
+    /// A tracker starting from a known verdict: up for a new checker (as keepalived assumes
+    /// without `alpha`), the last verdict for one restarted by a reload.
+    pub fn new(timing: &CheckTiming, delay_loop: Duration, up: bool) -> Self {
+        Self {
+            retry: timing.retry,
+            delay_before_retry: timing.delay_before_retry,
+            delay_loop,
+            failed: 0,
+            up,
+        }
+    }
+
+    pub fn success(&mut self) -> Step {
+        self.failed = 0;
+        let transition = (!self.up).then_some(true);
+        self.up = true;
+        Step {
+            transition,
+            wait: self.delay_loop,
+        }
+    }
+
+    pub fn failure(&mut self) -> Step {
+        self.failed += 1;
+        if self.failed <= self.retry {
+            return Step {
+                transition: None,
+                wait: self.delay_before_retry,
+            };
+        }
+        self.failed = 0;
+        let transition = self.up.then_some(false);
+        self.up = false;
+        Step {
+            transition,
+            wait: self.delay_loop,
+        }
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(retry: u32) -> Tracker {
+        let timing = CheckTiming {
+            retry,
+            delay_before_retry: Duration::from_secs(2),
+            ..CheckTiming::default()
+        };
+        Tracker::new(&timing, Duration::from_secs(6), true)
+    }
+
+    const LOOP: Duration = Duration::from_secs(6);
+    const RETRY: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn without_retries_one_failure_is_down() {
+        let mut t = tracker(0);
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: Some(false),
+                wait: LOOP
+            }
+        );
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: LOOP
+            }
+        );
+        assert_eq!(
+            t.success(),
+            Step {
+                transition: Some(true),
+                wait: LOOP
+            }
+        );
+    }
+
+    #[test]
+    fn retries_come_before_the_verdict() {
+        let mut t = tracker(2);
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: RETRY
+            }
+        );
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: RETRY
+            }
+        );
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: Some(false),
+                wait: LOOP
+            }
+        );
+    }
+
+    #[test]
+    fn a_success_between_failures_resets_the_count() {
+        let mut t = tracker(1);
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: RETRY
+            }
+        );
+        assert_eq!(
+            t.success(),
+            Step {
+                transition: None,
+                wait: LOOP
+            }
+        );
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: RETRY
+            }
+        );
+        assert_eq!(t.failure().transition, Some(false));
+    }
+
+    #[test]
+    fn a_tracker_restarted_down_reports_recovery() {
+        let timing = CheckTiming {
+            retry: 0,
+            ..CheckTiming::default()
+        };
+        let mut t = Tracker::new(&timing, LOOP, false);
+        assert_eq!(t.failure().transition, None);
+        assert_eq!(t.success().transition, Some(true));
+    }
+
+    #[test]
+    fn steady_success_reports_nothing() {
+        let mut t = tracker(1);
+        assert_eq!(
+            t.success(),
+            Step {
+                transition: None,
+                wait: LOOP
+            }
+        );
+    }
+}

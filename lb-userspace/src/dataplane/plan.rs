@@ -1,0 +1,132 @@
+//! The desired forwarding state, as a value.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr};
+
+use serde::Serialize;
+
+use crate::config::{Config, ForwardMethod, Protocol, Scheduler, ServiceTarget, Weight};
+
+/// A virtual service as the data plane matches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceKey {
+    pub addr: SocketAddr,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for ServiceKey {
+    /// keepalived's spelling: `[203.0.113.10]:tcp:80`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}]:{}:{}",
+            self.addr.ip(),
+            self.protocol,
+            self.addr.port()
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    pub scheduler: Scheduler,
+    pub method: ForwardMethod,
+    /// In configuration order, which is the order schedulers walk them.
+    pub reals: Vec<RealPlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RealPlan {
+    pub addr: SocketAddr,
+    pub weight: Weight,
+    /// False once its checkers declare it down: it takes no new flows, but the flows it
+    /// already serves keep going to it.
+    pub healthy: bool,
+}
+
+impl RealPlan {
+    /// The weight schedulers see: a real that is down takes nothing new.
+    pub fn effective_weight(&self) -> u32 {
+        if self.healthy { self.weight.get() } else { 0 }
+    }
+}
+
+/// Every service the data plane should forward.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub services: BTreeMap<ServiceKey, ServicePlan>,
+}
+
+impl Plan {
+    /// The plan for `config`, with each real's health as `healthy` reports it.
+    pub fn new(config: &Config, healthy: impl Fn(&ServiceKey, SocketAddr) -> bool) -> Plan {
+        let services = config
+            .virtual_servers
+            .iter()
+            .filter_map(|vs| {
+                let ServiceTarget::Addr(addr) = vs.target else {
+                    return None;
+                };
+                let key = ServiceKey {
+                    addr,
+                    protocol: vs.protocol,
+                };
+                let reals = vs
+                    .real_servers
+                    .iter()
+                    .map(|rs| RealPlan {
+                        addr: rs.addr,
+                        weight: rs.weight,
+                        healthy: healthy(&key, rs.addr),
+                    })
+                    .collect();
+                Some((
+                    key,
+                    ServicePlan {
+                        scheduler: vs.scheduler,
+                        method: vs.method,
+                        reals,
+                    },
+                ))
+            })
+            .collect();
+        Plan { services }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    #[test]
+    fn down_reals_keep_their_weight_but_take_nothing_new() {
+        let text = "virtual_server 203.0.113.10 80 {\n lb_algo wrr\n lb_kind DR\n \
+                    real_server 192.0.2.11 80 { weight 3 }\n real_server 192.0.2.12 80 { weight 2 }\n}\n";
+        let config = parse_str("t.conf", text).unwrap().config;
+        let down: SocketAddr = "192.0.2.12:80".parse().unwrap();
+        let plan = Plan::new(&config, |_, real| real != down);
+        let key = ServiceKey {
+            addr: "203.0.113.10:80".parse().unwrap(),
+            protocol: Protocol::Tcp,
+        };
+        let service = &plan.services[&key];
+        assert_eq!(service.reals[1].weight.get(), 2);
+        assert_eq!(
+            service
+                .reals
+                .iter()
+                .map(RealPlan::effective_weight)
+                .collect::<Vec<_>>(),
+            vec![3, 0]
+        );
+    }
+
+    #[test]
+    fn keys_print_like_keepalived() {
+        let key = ServiceKey {
+            addr: "203.0.113.10:80".parse().unwrap(),
+            protocol: Protocol::Tcp,
+        };
+        assert_eq!(key.to_string(), "[203.0.113.10]:tcp:80");
+    }
+}

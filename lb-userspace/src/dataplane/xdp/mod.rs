@@ -1,0 +1,426 @@
+//! The XDP data plane: xlb's balancer program in the kernel, its maps written from a
+//! [`Plan`].
+
+pub mod baseline;
+mod forwarding;
+mod maps;
+pub mod neigh;
+mod slots;
+mod stats;
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
+};
+use lb_common::{
+    Addr, Family,
+    maps::{
+        DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
+        select, table_base,
+    },
+    sched,
+};
+use thiserror::Error;
+use tracing::{debug, info};
+
+pub use self::stats::Stats;
+use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
+use super::{Plan, ServiceKey, ServicePlan};
+use crate::config::{ForwardMethod, Scheduler};
+
+/// The balancer object, built from `lb-ebpf` by this crate's build script.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
+
+/// Name of the balancer program in [`OBJECT`].
+const PROGRAM: &str = "xlb";
+
+/// How the program is attached (`--xdp-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Native when the driver supports it, generic otherwise: the kernel decides.
+    #[default]
+    Auto,
+    /// In the driver; fails where the driver has no XDP support.
+    Native,
+    /// Generic (skb) XDP: works everywhere, slower.
+    Skb,
+}
+
+impl From<Mode> for XdpMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Auto => XdpMode::Default,
+            Mode::Native => XdpMode::Driver,
+            Mode::Skb => XdpMode::Skb,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum XdpError {
+    #[error("cannot load the XDP object")]
+    Load(#[from] aya::EbpfError),
+    #[error("XDP program")]
+    Program(#[from] ProgramError),
+    #[error("cannot attach to {interface} in {mode:?} mode")]
+    Attach {
+        interface: String,
+        mode: Mode,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map {map}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("the object has no {0}")]
+    Missing(&'static str),
+    #[error("no room for more {what}: the data plane holds at most {capacity}")]
+    Full { what: &'static str, capacity: u32 },
+    #[error("{service}: {reason}")]
+    Unsupported { service: ServiceKey, reason: String },
+    #[error("enabling forwarding on {interface}")]
+    Forwarding {
+        interface: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a ring scheduler orders a service's reals.
+#[derive(Clone, Copy, Debug)]
+enum Ring {
+    RoundRobin,
+    Weighted,
+}
+
+fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
+    if method != ForwardMethod::Dr {
+        return Err(format!(
+            "lb_kind {method:?} is not supported by the XDP data plane yet"
+        ));
+    }
+    match scheduler {
+        Scheduler::Rr => Ok(Ring::RoundRobin),
+        Scheduler::Wrr => Ok(Ring::Weighted),
+        other => Err(format!(
+            "lb_algo {} is not supported by the XDP data plane yet (rr and wrr are)",
+            other.name()
+        )),
+    }
+}
+
+/// Whether the XDP program can forward such a service, or why not.
+pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
+    ring(scheduler, method).map(|_| ())
+}
+
+/// A service as last written to the maps.
+#[derive(Debug)]
+struct Applied {
+    value: Service,
+    /// Which of the service's two tables `value` points at.
+    slot: u32,
+    table: Vec<u32>,
+    reals: Vec<SocketAddr>,
+}
+
+/// The loaded balancer and everything it was told, so that each [`Plan`] only changes
+/// what differs.
+pub struct XdpDataPlane {
+    ebpf: Ebpf,
+    maps: Maps,
+    services: Slots<ServiceKey>,
+    reals: Slots<(ServiceKey, SocketAddr)>,
+    /// Per real slot: the generation of its current occupant.
+    generations: Vec<u32>,
+    applied: HashMap<ServiceKey, Applied>,
+    forwarding: Vec<Forwarding>,
+}
+
+impl XdpDataPlane {
+    /// Loads the program into the kernel, attached nowhere yet. `flows` sizes the flow
+    /// table.
+    pub fn load(flows: Option<u32>) -> Result<Self, XdpError> {
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(name::FLOWS, flows.unwrap_or(DEFAULT_FLOWS))
+            .load(OBJECT)?;
+        program_mut(&mut ebpf)?.load()?;
+        let maps = Maps::take(&mut ebpf)?;
+        Ok(Self {
+            ebpf,
+            maps,
+            services: Slots::new(MAX_SERVICES),
+            reals: Slots::new(MAX_REALS),
+            generations: vec![0; MAX_REALS as usize],
+            applied: HashMap::new(),
+            forwarding: Vec::new(),
+        })
+    }
+
+    /// Attaches to `interface`. Forwarding is switched on there if it is off: the kernel
+    /// only resolves next hops for the program on interfaces that forward. It is switched
+    /// back off when the data plane is dropped.
+    pub fn attach(&mut self, interface: &str, mode: Mode) -> Result<(), XdpError> {
+        self.forwarding
+            .extend(
+                Forwarding::enable(interface).map_err(|source| XdpError::Forwarding {
+                    interface: interface.to_string(),
+                    source,
+                })?,
+            );
+        program_mut(&mut self.ebpf)?
+            .attach(interface, mode.into())
+            .map_err(|source| XdpError::Attach {
+                interface: interface.to_string(),
+                mode,
+                source,
+            })?;
+        info!("XDP balancer attached to {interface} ({mode:?} mode)");
+        Ok(())
+    }
+
+    /// Makes the maps say what `plan` says, touching only what changed.
+    pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        let gone: Vec<ServiceKey> = self
+            .applied
+            .keys()
+            .filter(|k| !plan.services.contains_key(k))
+            .copied()
+            .collect();
+        for key in gone {
+            self.remove_service(&key)?;
+        }
+        for (key, service) in &plan.services {
+            self.apply_service(key, service)?;
+        }
+        Ok(())
+    }
+
+    fn apply_service(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<(), XdpError> {
+        let ring = ring(plan.scheduler, plan.method).map_err(|reason| XdpError::Unsupported {
+            service: *key,
+            reason,
+        })?;
+        let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
+        if new {
+            self.maps.reset_service_stats(id)?;
+        }
+        let previous = self.applied.get(key);
+        for addr in previous.iter().flat_map(|p| &p.reals) {
+            if !plan.reals.iter().any(|r| r.addr == *addr) {
+                release_real(&mut self.reals, &mut self.maps, key, *addr)?;
+            }
+        }
+        let mut indices = Vec::with_capacity(plan.reals.len());
+        for real in &plan.reals {
+            let (index, new) = self
+                .reals
+                .assign(&(*key, real.addr))
+                .map_err(|f| full("reals", f))?;
+            if new {
+                let generation = &mut self.generations[index as usize];
+                *generation = generation.wrapping_add(1);
+                self.maps
+                    .set_real(index, &real_entry(real.addr, *generation))?;
+                self.maps.reset_real_stats(index)?;
+            }
+            indices.push(index);
+        }
+
+        let table = selection_table(*key, ring, plan, &indices)?;
+        let previous = self.applied.get(key);
+        let slot = match previous {
+            Some(p) if p.table == table => p.slot,
+            Some(p) => 1 - p.slot,
+            None => 0,
+        };
+        if previous.is_none_or(|p| p.table != table) {
+            self.maps.write_table(table_base(id, slot), &table)?;
+        }
+        let value = Service {
+            id,
+            table: table_base(id, slot),
+            table_len: table.len() as u32,
+            method: method::DR,
+            select: select::RING,
+            _pad: [0; 2],
+        };
+        if previous.is_none_or(|p| p.value != value) {
+            self.maps.set_service(&vip_key(key), &value)?;
+            debug!(
+                "{key}: {} reals, selection table of {}",
+                indices.len(),
+                table.len()
+            );
+        }
+        let reals = plan.reals.iter().map(|r| r.addr).collect();
+        self.applied.insert(
+            *key,
+            Applied {
+                value,
+                slot,
+                table,
+                reals,
+            },
+        );
+        Ok(())
+    }
+
+    fn remove_service(&mut self, key: &ServiceKey) -> Result<(), XdpError> {
+        let Some(applied) = self.applied.remove(key) else {
+            return Ok(());
+        };
+        self.maps.remove_service(&vip_key(key))?;
+        for addr in applied.reals {
+            release_real(&mut self.reals, &mut self.maps, key, addr)?;
+        }
+        self.services.release(key);
+        Ok(())
+    }
+
+    /// Counters of every applied service and its reals, summed over CPUs.
+    pub fn stats(&self) -> Result<Stats, XdpError> {
+        let mut stats = Stats {
+            events: self.maps.events()?,
+            ..Stats::default()
+        };
+        for (key, applied) in &self.applied {
+            stats
+                .services
+                .insert(*key, self.maps.service_stats(applied.value.id)?);
+            for addr in &applied.reals {
+                if let Some(index) = self.reals.get(&(*key, *addr)) {
+                    stats
+                        .reals
+                        .insert((*key, *addr), self.maps.real_stats(index)?);
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Runs the balancer `repeat` times on `frame` through the kernel's test-run, returning
+    /// the action and the frame as the program left it. Used by fixtures and benchmarks.
+    pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
+        let program: &Xdp = self
+            .ebpf
+            .program(PROGRAM)
+            .ok_or(XdpError::Missing("balancer program"))?
+            .try_into()?;
+        test_run(program, frame, repeat)
+    }
+
+    /// The ring of next hops the program could not resolve, for the agent to drain; `None`
+    /// once taken.
+    pub fn take_neigh_misses(&mut self) -> std::io::Result<Option<neigh::Misses>> {
+        self.maps
+            .neigh_misses
+            .take()
+            .map(neigh::Misses::new)
+            .transpose()
+    }
+}
+
+/// The result of [`XdpDataPlane::test_run`].
+#[derive(Debug)]
+pub struct TestRunOutcome {
+    /// The XDP action (`XDP_PASS` = 2, `XDP_TX` = 3, ...).
+    pub action: u32,
+    pub frame: Vec<u8>,
+    /// Average time per run, as the kernel measured it.
+    pub duration: std::time::Duration,
+}
+
+fn test_run(program: &Xdp, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
+    // Room for the frame to grow (encapsulation) without the kernel refusing to copy it out.
+    let mut out = vec![0u8; frame.len() + 256];
+    let result = program.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        repeat,
+        ..TestRunOptions::default()
+    })?;
+    out.truncate(result.data_size_out as usize);
+    Ok(TestRunOutcome {
+        action: result.return_value,
+        frame: out,
+        duration: result.duration,
+    })
+}
+
+fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+    Ok(ebpf
+        .program_mut(PROGRAM)
+        .ok_or(XdpError::Missing("balancer program"))?
+        .try_into()?)
+}
+
+fn full(what: &'static str, full: slots::Full) -> XdpError {
+    XdpError::Full {
+        what,
+        capacity: full.capacity,
+    }
+}
+
+fn release_real(
+    reals: &mut Slots<(ServiceKey, SocketAddr)>,
+    maps: &mut Maps,
+    key: &ServiceKey,
+    addr: SocketAddr,
+) -> Result<(), XdpError> {
+    if let Some(index) = reals.release(&(*key, addr)) {
+        maps.set_real(index, &Real::default())?;
+    }
+    Ok(())
+}
+
+fn vip_key(key: &ServiceKey) -> VipKey {
+    let ip = key.addr.ip();
+    VipKey::new(
+        Addr::from(ip),
+        Family::of(&ip),
+        key.addr.port(),
+        key.protocol.number(),
+    )
+}
+
+fn real_entry(addr: SocketAddr, generation: u32) -> Real {
+    let ip = addr.ip();
+    Real {
+        addr: Addr::from(ip),
+        port: addr.port().to_be(),
+        family: Family::of(&ip) as u8,
+        flags: Real::PRESENT,
+        generation,
+    }
+}
+
+/// The service's schedule as real slots, in the order the program walks it.
+fn selection_table(
+    key: ServiceKey,
+    ring: Ring,
+    plan: &ServicePlan,
+    indices: &[u32],
+) -> Result<Vec<u32>, XdpError> {
+    let weights: Vec<u32> = plan.reals.iter().map(|r| r.effective_weight()).collect();
+    let mut positions = vec![0u32; TABLE_SIZE as usize];
+    let built = match ring {
+        Ring::RoundRobin => sched::round_robin(&weights, &mut positions),
+        Ring::Weighted => sched::weighted_round_robin(&weights, &mut positions),
+    };
+    let len = built.map_err(|sched::TableError::TooManyReals { reals, capacity }| {
+        XdpError::Unsupported {
+            service: key,
+            reason: format!("{reals} reals do not fit a selection table of {capacity}"),
+        }
+    })?;
+    Ok(positions[..len]
+        .iter()
+        .map(|p| indices[*p as usize])
+        .collect())
+}

@@ -1,0 +1,224 @@
+//! Resolving real servers' MAC addresses for the program.
+//!
+//! The program takes next hops from the kernel's neighbour table and cannot start ARP or
+//! neighbour discovery itself. When it meets an unresolved next hop it reports it on a ring
+//! buffer; the agent asks the kernel to resolve it (`NTF_USE`), so the following packets
+//! find the entry. The agent also asks up front for every real it installs.
+
+use std::{
+    io,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use aya::maps::{MapData, RingBuf};
+use futures::TryStreamExt as _;
+use lb_common::{Family, maps::NeighMiss};
+use netlink_packet_route::{
+    neighbour::{NeighbourFlags, NeighbourState},
+    route::RouteAttribute,
+};
+use rtnetlink::{Handle, RouteMessageBuilder};
+use tokio::{io::unix::AsyncFd, sync::mpsc};
+use tracing::{debug, warn};
+
+/// Unresolved next hops reported by the program.
+pub struct Misses {
+    ring: AsyncFd<RingBuf<MapData>>,
+}
+
+/// One next hop the program could not send to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Miss {
+    pub addr: IpAddr,
+    pub ifindex: u32,
+}
+
+impl Misses {
+    pub(super) fn new(ring: RingBuf<MapData>) -> io::Result<Self> {
+        // SAFETY: the ring owns its map fd, and `AsyncFd` owns the ring until it is dropped.
+        Ok(Self {
+            ring: unsafe { AsyncFd::register(ring)? },
+        })
+    }
+
+    /// Waits for the next batch of misses.
+    pub async fn next_batch(&mut self) -> io::Result<Vec<Miss>> {
+        loop {
+            let mut guard = self.ring.readable_mut().await?;
+            let ring = guard.get_inner_mut();
+            let mut batch = Vec::new();
+            while let Some(item) = ring.next() {
+                batch.extend(decode(&item));
+            }
+            guard.clear_ready();
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Miss> {
+    if bytes.len() < size_of::<NeighMiss>() {
+        return None;
+    }
+    // SAFETY: the program writes whole `NeighMiss` records; any bit pattern is valid.
+    let raw: NeighMiss = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    let family = Family::from_raw(raw.family)?;
+    Some(Miss {
+        addr: raw.addr.to_ip(family),
+        ifindex: raw.ifindex,
+    })
+}
+
+/// Asks the kernel to resolve neighbours, at most once per address per `cooldown`.
+pub struct Resolver {
+    handle: Handle,
+    recent: Vec<(IpAddr, Instant)>,
+    cooldown: Duration,
+}
+
+impl Resolver {
+    /// Opens a netlink connection driven by a task on the current runtime.
+    pub fn new() -> io::Result<Self> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(Self {
+            handle,
+            recent: Vec::new(),
+            cooldown: Duration::from_secs(1),
+        })
+    }
+
+    /// Starts resolution of `addr` on `ifindex`, or on the interface the kernel routes it
+    /// through when `ifindex` is unknown.
+    pub async fn resolve(
+        &mut self,
+        addr: IpAddr,
+        ifindex: Option<u32>,
+    ) -> Result<(), ResolveError> {
+        let now = Instant::now();
+        self.recent
+            .retain(|(_, at)| now.duration_since(*at) < self.cooldown);
+        if self.recent.iter().any(|(a, _)| *a == addr) {
+            return Ok(());
+        }
+        self.recent.push((addr, now));
+        let ifindex = match ifindex {
+            Some(ifindex) => ifindex,
+            None => match self.output_interface(addr).await? {
+                Some(ifindex) => ifindex,
+                None => return Ok(()),
+            },
+        };
+        debug!("Resolving neighbour {addr} on interface {ifindex}");
+        self.handle
+            .neighbours()
+            .add(ifindex, addr)
+            .state(NeighbourState::None)
+            .flags(NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await?;
+        Ok(())
+    }
+
+    async fn output_interface(&self, addr: IpAddr) -> Result<Option<u32>, ResolveError> {
+        let query = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(addr, host_prefix(addr))
+            .map_err(|_| ResolveError::Query(addr))?
+            .build();
+        let mut routes = self.handle.route().get(query).execute();
+        while let Some(route) = routes.try_next().await? {
+            if let Some(oif) = route.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(oif) => Some(*oif),
+                _ => None,
+            }) {
+                return Ok(Some(oif));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Resolves what the program reports and what the agent asks for, until both stop.
+pub async fn serve(
+    mut misses: Misses,
+    mut resolver: Resolver,
+    mut requests: mpsc::Receiver<Vec<IpAddr>>,
+) {
+    loop {
+        let wanted: Vec<(IpAddr, Option<u32>)> = tokio::select! {
+            batch = misses.next_batch() => match batch {
+                Ok(batch) => batch.into_iter().map(|m| (m.addr, Some(m.ifindex))).collect(),
+                Err(err) => {
+                    warn!("Reading unresolved next hops: {err}");
+                    return;
+                }
+            },
+            request = requests.recv() => match request {
+                Some(addrs) => addrs.into_iter().map(|a| (a, None)).collect(),
+                None => return,
+            },
+        };
+        for (addr, ifindex) in wanted {
+            if let Err(err) = resolver.resolve(addr, ifindex).await {
+                warn!("Cannot resolve neighbour {addr}: {err}");
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("cannot build a route query for {0}")]
+    Query(IpAddr),
+}
+
+fn host_prefix(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lb_common::Addr;
+
+    use super::*;
+
+    #[test]
+    fn decodes_what_the_program_writes() {
+        let ip: IpAddr = "192.0.2.11".parse().unwrap();
+        let raw = NeighMiss {
+            addr: Addr::from(ip),
+            ifindex: 7,
+            family: Family::V4 as u8,
+            _pad: [0; 3],
+        };
+        // SAFETY: reading a plain `repr(C)` value as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&raw as *const NeighMiss).cast::<u8>(),
+                size_of::<NeighMiss>(),
+            )
+        };
+        assert_eq!(
+            decode(bytes),
+            Some(Miss {
+                addr: ip,
+                ifindex: 7
+            })
+        );
+    }
+
+    #[test]
+    fn short_or_garbled_records_are_ignored() {
+        assert_eq!(decode(&[0u8; 4]), None);
+        assert_eq!(decode(&[0u8; size_of::<NeighMiss>()]), None);
+    }
+}
