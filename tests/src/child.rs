@@ -24,14 +24,17 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// A spawned process that is stopped (SIGTERM, then SIGKILL) and reaped when dropped.
 ///
-/// Its stdout and stderr go to files so they survive the process; when a test panics with the
-/// process still around, the guard prints them, which is usually the whole diagnosis.
+/// Its stdout and stderr go to files so they survive the process, and the guard prints them
+/// when dropped, which is usually the whole diagnosis of a failed test. The test harness
+/// captures that output and shows it only for tests that fail (by panic or by returning an
+/// error); outside tests, [`Child::quiet`] keeps it to the files.
 pub struct Child {
     label: String,
     process: std::process::Child,
     stdout: PathBuf,
     stderr: PathBuf,
     status: Option<ExitStatus>,
+    print_logs_on_drop: bool,
 }
 
 impl Child {
@@ -73,7 +76,15 @@ impl Child {
             stdout,
             stderr,
             status: None,
+            print_logs_on_drop: true,
         })
+    }
+
+    /// Does not print the logs when dropped (for the demo and benchmarks, whose output is
+    /// for people, not a test harness).
+    pub fn quiet(mut self) -> Self {
+        self.print_logs_on_drop = false;
+        self
     }
 
     pub fn label(&self) -> &str {
@@ -158,15 +169,20 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         let stopped = self.stop();
-        // eprintln! rather than raw stderr: the test harness shows it under the failed test.
-        if thread::panicking() || stopped.is_err() {
+        if self.print_logs_on_drop || stopped.is_err() {
             let ended = match stopped {
                 Ok(status) => status.to_string(),
                 Err(err) => format!("{err:#}"),
             };
-            eprintln!("---- {} (pid {}): {ended}", self.label, self.pid());
-            eprintln!("---- {} stdout:\n{}", self.label, self.stdout());
-            eprintln!("---- {} stderr:\n{}", self.label, self.stderr());
+            // eprint!, not a write to the raw stderr: libtest captures it per test.
+            eprint!(
+                "---- {label} (pid {pid}) ended: {ended}\n---- {label} stdout:\n{}\n\
+                 ---- {label} stderr:\n{}\n",
+                self.stdout(),
+                self.stderr(),
+                label = self.label,
+                pid = self.pid(),
+            );
         }
     }
 }

@@ -4,11 +4,13 @@ use std::{
     fmt,
     net::{IpAddr, Ipv4Addr},
     ops::Deref,
+    os::fd::OwnedFd,
+    sync::{Mutex, PoisonError},
 };
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 
-use crate::Netns;
+use crate::{Netns, xdp_pass::XdpPass};
 
 const BRIDGE: &str = "br0";
 /// Every host sees the segment as this interface.
@@ -38,12 +40,18 @@ impl fmt::Display for MacAddr {
 
 /// An L2 segment that hosts join with [`Lan::attach`].
 ///
-/// The bridge floods link-local multicast (VRRP adverts) and learns MACs like any switch, so
-/// failover and ARP behave as on a real segment. Switch ports have GRO on, because any host
-/// may run an XDP program that sends frames back out with XDP_TX.
+/// It behaves like a wire and a switch, so that what works here works on real hardware:
+/// the bridge floods link-local multicast (VRRP adverts) and learns MACs, so failover and ARP
+/// behave as on a real segment; hosts send complete checksums, as a NIC puts them on the
+/// wire (an XDP program forwarding a frame cannot complete a checksum left to offload); and
+/// every switch port runs a pass-through XDP program, without which a veth drops what its
+/// peer sends with XDP_TX.
 pub struct Lan {
     tag: String,
     prefix_len: u8,
+    /// Closing a link detaches its program, so they live as long as the segment.
+    port_links: Mutex<Vec<OwnedFd>>,
+    xdp_pass: XdpPass,
     switch: Netns,
 }
 
@@ -69,6 +77,8 @@ impl Lan {
         Ok(Self {
             tag: tag.to_owned(),
             prefix_len,
+            port_links: Mutex::new(Vec::new()),
+            xdp_pass: XdpPass::load()?,
             switch,
         })
     }
@@ -80,6 +90,8 @@ impl Lan {
 
     /// Creates host `name` in its own namespace, cabled to the switch, with `addr` and the
     /// MAC [`MacAddr::for_ipv4`] on its `eth0`, link up.
+    ///
+    /// Its switch port is `p-<name>` in [`Lan::switch`].
     pub fn attach(&self, name: &str, addr: Ipv4Addr) -> anyhow::Result<Node> {
         ensure!(
             !name.is_empty() && name.len() <= MAX_HOST_NAME,
@@ -107,7 +119,13 @@ impl Lan {
         ])?;
         self.switch
             .ip(&["link", "set", &port, "master", BRIDGE, "up"])?;
-        self.switch.set_gro(&port, true)?;
+        let link = self.xdp_pass.attach(&self.switch, &port)?;
+        self.port_links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(link);
+        ns.output("ethtool", &["--offload", HOST_IFACE, "tx", "off"])
+            .context("ethtool is needed to turn checksum offload off (`cargo xtask setup`)")?;
         let cidr = format!("{addr}/{}", self.prefix_len);
         ns.ip(&["address", "add", &cidr, "dev", HOST_IFACE])?;
         ns.ip(&["link", "set", HOST_IFACE, "up"])?;

@@ -28,6 +28,7 @@ mod lan;
 mod netns;
 mod privilege;
 mod wait;
+mod xdp_pass;
 
 pub use bins::workspace_binary;
 pub use child::Child;

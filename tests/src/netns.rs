@@ -149,17 +149,6 @@ impl Netns {
             .with_context(|| format!("sysctl {key}={value} in {}", self.name))
     }
 
-    /// Turns GRO on or off on `iface`.
-    ///
-    /// A veth only accepts frames that its peer sends with XDP_TX or a redirect when NAPI is
-    /// enabled on it, which GRO does (as would an XDP program of its own).
-    pub fn set_gro(&self, iface: &str, on: bool) -> anyhow::Result<()> {
-        let state = if on { "on" } else { "off" };
-        self.output("ethtool", &["-K", iface, "gro", state])
-            .context("ethtool is needed to set GRO (`cargo xtask setup` installs it)")?;
-        Ok(())
-    }
-
     /// PIDs of the processes whose network namespace is this one.
     pub fn pids(&self) -> anyhow::Result<Vec<u32>> {
         let wanted = format!("net:[{}]", self.inode);

@@ -24,7 +24,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "iproute2",
         "namespaces, veth, bridges and addresses in tests",
     ),
-    ("ethtool", "GRO on veth, so XDP_TX frames are received"),
+    (
+        "ethtool",
+        "checksum offload off on test hosts, as on a real wire",
+    ),
     ("iputils-ping", "reachability checks in tests"),
     ("keepalived", "the VRRP peer xlb is tested against"),
     ("nftables", "filtering in tests"),

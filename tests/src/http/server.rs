@@ -43,12 +43,13 @@ fn answer(body: &str, stream: TcpStream) -> io::Result<()> {
             &mut io::sink(),
         )?;
         let connection = if request.close { "close" } else { "keep-alive" };
-        write!(
-            writer,
+        // One write, so the response leaves in one segment like a real server's.
+        let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
              Connection: {connection}\r\n\r\n{body}",
             body.len()
-        )?;
+        );
+        writer.write_all(response.as_bytes())?;
         if request.close {
             break;
         }
@@ -91,7 +92,8 @@ impl Netns {
     pub fn start_http_server(&self, name: &str, port: u16) -> anyhow::Result<HttpServer> {
         let mut command = self.command(workspace_binary(SERVER_BINARY)?);
         command.arg(name).arg(format!("[::]:{port}"));
-        let mut process = self.spawn(&format!("http-{name}"), command)?;
+        // Its log says nothing a failing test needs, except when it cannot start (see below).
+        let mut process = self.spawn(&format!("http-{name}"), command)?.quiet();
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listening = wait_until(
             &format!("{name} to listen on port {port} in {}", self.name()),
