@@ -54,9 +54,8 @@ impl Netns {
         let mut add = Command::new("ip");
         add.args(["netns", "add", &name]);
         exec::output(add)?;
-        // From here on, a failure still deletes the namespace: `Drop` only needs the name.
-        let opened = Self::open(&name);
-        let ns = match opened {
+        // Once `ns` exists its `Drop` deletes the namespace; before that, this function must.
+        let ns = match Self::open(&name) {
             Ok((handle, inode, dir)) => Self {
                 name,
                 handle: Arc::new(handle),

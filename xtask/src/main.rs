@@ -24,13 +24,15 @@ enum Command {
     Setup,
     /// Build the XDP object and print where it is.
     BuildEbpf,
-    /// Setup, build, then run every test; extra arguments go to `cargo test`.
+    /// Setup, build, then run every test.
     Test {
+        /// Passed on to `cargo test`, e.g. a test name filter.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_test_args: Vec<OsString>,
     },
     /// Build, then `xlb run` with the given arguments.
     Run {
+        /// Arguments of `xlb run` (after `--` for `--help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         xlb_args: Vec<OsString>,
     },

@@ -64,7 +64,7 @@ fn debian_packages() -> anyhow::Result<()> {
     cmd::run(Command::new("apt-get").arg("update"))?;
     cmd::run(
         Command::new("apt-get")
-            .args(["install", "--yes", "--no-install-recommends"])
+            .args(["install", "--yes"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
