@@ -36,5 +36,7 @@ pub use dr::DrTopology;
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
 pub use lan::{Lan, MacAddr, Node};
 pub use netns::Netns;
+/// For [`Child::signal`].
+pub use nix::sys::signal::Signal;
 pub use privilege::{is_root, note_skip};
 pub use wait::{Ready, wait_until};
