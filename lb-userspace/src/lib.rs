@@ -8,3 +8,4 @@ pub mod check;
 pub mod config;
 pub mod ctl;
 pub mod dataplane;
+pub mod vrrp;

@@ -8,7 +8,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use xlb::{
-    agent,
+    agent, config,
     ctl::{self, Status},
     dataplane::xdp::Mode,
 };
@@ -46,6 +46,15 @@ enum Command {
         /// The keepalived.conf to read.
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
         file: PathBuf,
+        /// Print the resolved configuration as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Also check this machine: interfaces exist, scripts exist and are safe to run.
+        #[arg(long)]
+        host: bool,
+        /// keepalived's config id, selecting `@ID` lines (default: the short host name).
+        #[arg(short = 'i', long = "config-id")]
+        config_id: Option<String>,
     },
     /// Show a running agent's services, reals and counters.
     Status {
@@ -80,7 +89,12 @@ fn main() -> ExitCode {
             xdp_mode,
             flows,
         }),
-        Command::Check { file } => return check(&file),
+        Command::Check {
+            file,
+            json,
+            host,
+            config_id,
+        } => return check(&file, json, host, config_id),
         Command::Status { run_dir, json } => status(&run_dir, json),
     };
     match result {
@@ -99,16 +113,43 @@ fn run(options: agent::Options) -> anyhow::Result<()> {
         .block_on(agent::run(options))
 }
 
-fn check(file: &Path) -> ExitCode {
-    match xlb::config::load(file) {
-        Ok(loaded) => {
-            eprint!("{}", loaded.warnings);
-            ExitCode::SUCCESS
-        }
+/// `xlb check`: every problem as `FILE:LINE:COL: error|warning: message` on stderr; exit
+/// status 0 when the configuration can run (warnings allowed), 1 when not.
+fn check(file: &Path, json: bool, host: bool, config_id: Option<String>) -> ExitCode {
+    let mut opts = config::Options::default();
+    if config_id.is_some() {
+        opts.config_id = config_id;
+    }
+    let loaded = match config::load_with(file, &opts) {
+        Ok(loaded) => loaded,
         Err(diags) => {
             eprint!("{diags}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
+    };
+    eprint!("{}", loaded.warnings);
+    let mut ok = true;
+    if host {
+        let diags = config::host::check(&loaded.config);
+        eprint!("{diags}");
+        ok = !diags.has_errors();
+    }
+    if json {
+        match serde_json::to_string_pretty(&loaded.config) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!(
+                    "{}: error: cannot print the configuration: {err}",
+                    file.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

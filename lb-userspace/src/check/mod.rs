@@ -11,11 +11,11 @@ mod tracker;
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::{sync::mpsc, task::JoinSet};
-use tracing::info;
+use tracing::{info, warn};
 
 pub use self::tracker::{Step, Tracker};
 use crate::{
-    config::{Check, Config, ServiceTarget},
+    config::{Check, Config, ServiceTarget, TcpCheck},
     dataplane::ServiceKey,
 };
 
@@ -53,6 +53,15 @@ pub fn spawn_all(
         };
         for rs in &vs.real_servers {
             for (index, check) in rs.checks.iter().enumerate() {
+                let Check::Tcp(check) = check else {
+                    warn!(
+                        "{}: {} of real {} is not run: only TCP_CHECK is implemented",
+                        check.pos(),
+                        check.keyword(),
+                        rs.addr
+                    );
+                    continue;
+                };
                 let id = CheckId {
                     service,
                     real: rs.addr,
@@ -72,14 +81,14 @@ pub fn spawn_all(
 
 struct Runner {
     id: CheckId,
-    check: Check,
+    check: TcpCheck,
     delay_loop: Duration,
     up: bool,
 }
 
 impl Runner {
     async fn run(self, events: mpsc::Sender<Transition>) {
-        let Check::Tcp(tcp) = &self.check;
+        let tcp = &self.check;
         let target = SocketAddr::new(
             tcp.connect.ip.unwrap_or(self.id.real.ip()),
             tcp.connect.port.unwrap_or(self.id.real.port()),

@@ -75,6 +75,11 @@ impl Diagnostics {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Reorders (stably) by `key`, e.g. into the order the lines were read.
+    pub(crate) fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&Diagnostic) -> K) {
+        self.0.sort_by_key(key);
+    }
 }
 
 impl fmt::Display for Diagnostics {

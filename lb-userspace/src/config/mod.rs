@@ -1,23 +1,41 @@
 //! keepalived.conf: reading it into the typed [`Config`] every subsystem works from.
 //!
 //! Reading happens in layers: [`lexer`] turns text into words and braces, [`tree`] into
-//! statements and blocks, and the block readers (such as [`lvs`]) into the model, each
+//! statements and blocks, and the block readers ([`read`]) into the model, each
 //! reporting problems with the file, line and column they come from.
 
 pub mod diag;
+pub mod host;
 mod lexer;
-mod lvs;
 pub mod model;
+mod read;
+mod source;
 mod tree;
+mod validate;
 mod value;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};
 pub use model::*;
+
+/// How to read a configuration, as keepalived's command line sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// keepalived's `--config-id`: selects `@ID` lines and is `${_INSTANCE}`. Defaults to
+    /// the host name up to its first dot, as keepalived's does.
+    pub config_id: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .and_then(|h| h.trim().split('.').next().map(str::to_string))
+            .filter(|h| !h.is_empty());
+        Self { config_id: host }
+    }
+}
 
 /// A configuration that has no errors, and the warnings reading it produced.
 #[derive(Debug)]
@@ -26,48 +44,42 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
-/// Reads the configuration at `path`. Fails with every diagnostic, errors and warnings,
-/// when there is at least one error.
+/// Reads the configuration at `path` with the default [`Options`]. Fails with every
+/// diagnostic, errors and warnings, when there is at least one error.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let file = Arc::new(path.to_path_buf());
-    match std::fs::read_to_string(path) {
-        Ok(text) => read(file, &text),
-        Err(err) => {
-            let mut diags = Diagnostics::default();
-            diags.error(
-                &Pos {
-                    file,
-                    line: 1,
-                    col: 1,
-                },
-                format!("cannot read: {err}"),
-            );
-            Err(diags)
-        }
-    }
+    load_with(path, &Options::default())
 }
 
-/// Reads configuration text as if it came from a file named `name`.
-pub fn parse_str(name: impl Into<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
-    read(Arc::new(name.into()), text)
-}
-
-fn read(file: Arc<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
+pub fn load_with(path: &Path, opts: &Options) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let lines = lexer::lex(&file, text, &mut diags);
-    let nodes = tree::parse(lines, &mut diags);
-    let mut config = Config::default();
-    for node in &nodes {
-        match node.name() {
-            "virtual_server" => config
-                .virtual_servers
-                .extend(lvs::virtual_server(node, &mut diags)),
-            other => diags.warning(
-                node.pos(),
-                format!("'{other}' is not supported yet and is ignored"),
-            ),
-        }
-    }
+    let source = source::read_file(path, opts, &mut diags);
+    finish(source, diags)
+}
+
+/// Reads configuration text as if it came from a file named `name` (includes are
+/// relative to its directory).
+pub fn parse_str(name: impl Into<PathBuf>, text: &str) -> Result<Loaded, Diagnostics> {
+    parse_str_with(name, text, &Options::default())
+}
+
+pub fn parse_str_with(
+    name: impl Into<PathBuf>,
+    text: &str,
+    opts: &Options,
+) -> Result<Loaded, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let source = source::read_text(name.into(), text, opts, &mut diags);
+    finish(source, diags)
+}
+
+fn finish(source: source::Source, mut diags: Diagnostics) -> Result<Loaded, Diagnostics> {
+    let nodes = tree::parse(source.lines, &mut diags);
+    let config = read::config(&nodes, &mut diags);
+    validate::config(&config, &mut diags);
+    diags.sort_by_key(|d| {
+        let line = source.order.get(&(d.pos.file.clone(), d.pos.line));
+        (line.copied().unwrap_or(usize::MAX), d.pos.col)
+    });
     if diags.has_errors() {
         Err(diags)
     } else {
@@ -120,7 +132,9 @@ virtual_server 203.0.113.10 80 {
         assert_eq!(vs.real_servers.len(), 2);
         assert_eq!(vs.real_servers[0].weight.get(), 3);
         assert_eq!(vs.real_servers[1].weight.get(), 0);
-        let Check::Tcp(check) = &vs.real_servers[0].checks[0];
+        let Check::Tcp(check) = &vs.real_servers[0].checks[0] else {
+            panic!("a TCP check")
+        };
         assert_eq!(check.timing.connect_timeout, Duration::from_secs(1));
         assert_eq!(check.timing.retry, 0);
         assert_eq!(check.timing.delay_before_retry, Duration::from_secs(1));
@@ -134,7 +148,7 @@ virtual_server 203.0.113.10 80 {
             diags.to_string(),
             "t.conf:2:11: error: unknown lb_algo 'nope'\n\
              t.conf:3:25: error: 'x' is not an integer\n\
-             t.conf:5:3: warning: 'weight' is not supported yet and is ignored\n"
+             t.conf:5:3: error: 'weight' takes 1 argument\n"
         );
     }
 

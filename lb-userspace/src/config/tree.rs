@@ -147,16 +147,18 @@ fn skip_block<I: Iterator<Item = (Token, bool)>>(tokens: &mut Tokens<I>) {
 
 #[cfg(test)]
 mod tests {
-    use std::{path::PathBuf, sync::Arc};
-
     use super::*;
-    use crate::config::lexer::lex;
+    use crate::config::{Options, source::read_text};
 
     fn tree(text: &str) -> (Vec<Node>, Diagnostics) {
-        let file = Arc::new(PathBuf::from("t.conf"));
         let mut diags = Diagnostics::default();
-        let lines = lex(&file, text, &mut diags);
-        (parse(lines, &mut diags), diags)
+        let source = read_text(
+            "t.conf".into(),
+            text,
+            &Options { config_id: None },
+            &mut diags,
+        );
+        (parse(source.lines, &mut diags), diags)
     }
 
     fn shape(nodes: &[Node]) -> String {

@@ -42,7 +42,7 @@ impl Baseline {
             .program("tx")
             .ok_or(XdpError::Missing("tx program"))?
             .try_into()?;
-        test_run(program, frame, repeat)
+        test_run(program, frame, None, repeat)
     }
 }
 

@@ -306,13 +306,21 @@ impl XdpDataPlane {
 
     /// Runs the balancer `repeat` times on `frame` through the kernel's test-run, returning
     /// the action and the frame as the program left it. Used by fixtures and benchmarks.
-    pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
+    ///
+    /// The frame arrives on `ingress` (an interface index in the calling thread's network
+    /// namespace, which is where next hops are looked up), or on loopback when `None`.
+    pub fn test_run(
+        &self,
+        frame: &[u8],
+        ingress: Option<u32>,
+        repeat: u32,
+    ) -> Result<TestRunOutcome, XdpError> {
         let program: &Xdp = self
             .ebpf
             .program(PROGRAM)
             .ok_or(XdpError::Missing("balancer program"))?
             .try_into()?;
-        test_run(program, frame, repeat)
+        test_run(program, frame, ingress, repeat)
     }
 
     /// The ring of next hops the program could not resolve, for the agent to drain; `None`
@@ -336,12 +344,19 @@ pub struct TestRunOutcome {
     pub duration: std::time::Duration,
 }
 
-fn test_run(program: &Xdp, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
+fn test_run(
+    program: &Xdp,
+    frame: &[u8],
+    ingress: Option<u32>,
+    repeat: u32,
+) -> Result<TestRunOutcome, XdpError> {
     // Room for the frame to grow (encapsulation) without the kernel refusing to copy it out.
     let mut out = vec![0u8; frame.len() + 256];
+    let context = ingress.map(|ifindex| xdp_md(frame.len(), ifindex));
     let result = program.test_run(TestRunOptions {
         data_in: Some(frame),
         data_out: Some(&mut out),
+        ctx_in: context.as_ref().map(|c| c.as_slice()),
         repeat,
         ..TestRunOptions::default()
     })?;
@@ -351,6 +366,17 @@ fn test_run(program: &Xdp, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, 
         frame: out,
         duration: result.duration,
     })
+}
+
+/// `struct xdp_md` as test-run takes it: the frame spans the whole input (data 0, data_end
+/// its length, no metadata) and arrived on `ifindex`, queue 0.
+fn xdp_md(frame_len: usize, ifindex: u32) -> [u8; 24] {
+    let fields = [0, frame_len as u32, 0, ifindex, 0, 0];
+    let mut bytes = [0u8; 24];
+    for (chunk, field) in bytes.chunks_exact_mut(4).zip(fields) {
+        chunk.copy_from_slice(&field.to_ne_bytes());
+    }
+    bytes
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {

@@ -1,0 +1,44 @@
+//! VRRP (RFC 3768 v2, RFC 5798 v3), interoperable with keepalived.
+//!
+//! The public face is [`start`]: it resolves the configuration's instances against the
+//! host, runs them, and reports every state change as an [`Event`]; the [`Handle`] stops
+//! them as keepalived does on SIGTERM. The modules below are public so tests and
+//! benchmarks can drive the pieces (codec, state machine, engine) directly.
+
+pub mod announce;
+pub mod check;
+pub mod engine;
+pub mod fsm;
+pub mod garp;
+pub mod instance;
+pub mod netlink;
+pub mod notify;
+pub mod packet;
+pub mod plan;
+pub mod script;
+pub mod socket;
+pub mod track;
+pub mod types;
+
+pub use engine::{Event, Handle};
+pub use fsm::State;
+pub use types::{AdvertInterval, Priority, Version, Vrid};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+
+/// Why VRRP could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error("opening VRRP sockets: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Starts every `vrrp_instance` of `config`. Must be called within a tokio runtime, in
+/// the network namespace the instances' interfaces live in.
+pub fn start(config: &Config) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), StartError> {
+    Ok(engine::start(plan::resolve(config)?)?)
+}
