@@ -1,0 +1,42 @@
+//! A test bed of network namespaces for xlb's end-to-end tests, benchmarks and demo.
+//!
+//! Every packet a test sends must start and end in namespaces the test made, and nothing may
+//! outlive a failing test, so each resource here is a guard: [`Netns`] deletes its namespace
+//! and kills what runs in it, [`Child`] stops and reaps its process, and both leave their logs
+//! on stderr when a test panics. Waits are bounded ([`wait_until`]); nothing sleeps blindly.
+//!
+//! Errors are `anyhow` because they are only ever read by a person looking at a failed test.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use xlb_testbed::DrTopology;
+//! let topo = DrTopology::new("rr")?;
+//! let _servers = topo.start_http_servers()?;
+//! // ... start `xlb run` on topo.director ...
+//! let answers = topo.client.http_get_many(topo.vip, 60)?;
+//! println!("{:?}", answers.per_server());
+//! # Ok(())
+//! # }
+//! ```
+
+mod bins;
+mod child;
+mod dr;
+mod exec;
+mod http;
+mod lan;
+mod netns;
+mod privilege;
+mod wait;
+mod xdp_pass;
+
+pub use bins::workspace_binary;
+pub use child::Child;
+pub use dr::DrTopology;
+pub use http::{Answers, HttpConnection, HttpServer, serve_http};
+pub use lan::{Lan, MacAddr, Node};
+pub use netns::Netns;
+/// For [`Child::signal`].
+pub use nix::sys::signal::Signal;
+pub use privilege::{is_root, note_skip};
+pub use wait::{Ready, wait_until};

@@ -1,0 +1,100 @@
+//! Bounded polling: the only way a test waits for the network or a process to get somewhere.
+
+use std::{
+    fmt::Display,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::bail;
+
+/// What a polled check reports: done with a value, or not yet (maybe with the reason, which a
+/// timeout quotes so the failure says what was last seen).
+pub trait Ready {
+    type Value;
+    fn ready(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Ready for bool {
+    type Value = ();
+    fn ready(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T> Ready for Option<T> {
+    type Value = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T, E: Display> Ready for Result<T, E> {
+    type Value = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        // `{:#}` keeps an anyhow chain on one line.
+        self.map_err(|err| Some(format!("{err:#}")))
+    }
+}
+
+/// Calls `check` every `poll` until it is ready, for at most `timeout`.
+///
+/// The error names `what` was awaited and the last reason `check` gave, so a test that times
+/// out says why without extra logging.
+pub fn wait_until<R: Ready>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut check: impl FnMut() -> R,
+) -> anyhow::Result<R::Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match check().ready() {
+            Ok(value) => return Ok(value),
+            Err(reason) => reason,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            match last {
+                Some(reason) => bail!("timed out after {timeout:?} waiting for {what}: {reason}"),
+                None => bail!("timed out after {timeout:?} waiting for {what}"),
+            }
+        }
+        thread::sleep(poll.min(deadline - now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn returns_the_value_once_ready() {
+        let mut calls = 0;
+        let value = wait_until("the third call", Duration::from_secs(5), POLL, || {
+            calls += 1;
+            (calls == 3).then_some(calls * 10)
+        })
+        .unwrap();
+        assert_eq!(value, 30);
+    }
+
+    #[test]
+    fn timeout_names_what_and_the_last_reason() {
+        let err = wait_until("a miracle", Duration::from_millis(20), POLL, || {
+            Err::<(), _>("still nothing")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("a miracle"), "{err}");
+        assert!(err.contains("still nothing"), "{err}");
+        assert!(err.contains("20ms"), "{err}");
+    }
+
+    #[test]
+    fn a_false_condition_times_out() {
+        assert!(wait_until("never", Duration::from_millis(5), POLL, || false).is_err());
+    }
+}
