@@ -1,9 +1,6 @@
-//! Trivial XDP programs the balancer is measured against and tested with.
-//!
-//! `tx` bounces every frame back unchanged: the floor any XDP_TX program pays, which
-//! benchmarks put next to the balancer's cost. `pass` hands every frame to the stack: on
-//! veth, the peer of an interface that sends with XDP_TX only polls for those frames when
-//! it runs an XDP program itself, so test topologies attach this one there.
+//! The trivial XDP program the balancer is measured against: `tx` bounces every frame back
+//! unchanged, the floor any XDP_TX program pays, which benchmarks put next to the
+//! balancer's cost.
 #![no_std]
 #![no_main]
 
@@ -12,11 +9,6 @@ use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 #[xdp]
 pub fn tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
-}
-
-#[xdp]
-pub fn pass(_ctx: XdpContext) -> u32 {
-    xdp_action::XDP_PASS
 }
 
 #[cfg(not(test))]
