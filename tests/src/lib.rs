@@ -27,6 +27,7 @@ mod http;
 mod lan;
 mod netns;
 mod privilege;
+mod static_net;
 mod wait;
 mod xdp_pass;
 
@@ -39,4 +40,5 @@ pub use netns::Netns;
 /// For [`Child::signal`].
 pub use nix::sys::signal::Signal;
 pub use privilege::{is_root, note_skip};
+pub use static_net::StaticNet;
 pub use wait::{Ready, wait_until};

@@ -1,0 +1,79 @@
+//! A namespace whose routing answers are fixed: what fixtures and benchmarks run the XDP
+//! program's test-run in.
+//!
+//! BPF test-run looks next hops up in the namespace of the thread that runs it, on the
+//! interface the frame claims to arrive on. Interfaces with permanent neighbour entries make
+//! those lookups exact and free of timing: no ARP ever runs. (This kernel has no dummy
+//! driver, so each interface is a veth whose peer stays in the namespace, unused.)
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::Context;
+
+use crate::{MacAddr, Netns};
+
+/// A namespace of interfaces, addresses, permanent neighbours and routes.
+pub struct StaticNet {
+    ns: Netns,
+}
+
+impl StaticNet {
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            ns: Netns::new(tag)?,
+        })
+    }
+
+    /// The namespace, e.g. to [`Netns::run`] test-runs in.
+    pub fn ns(&self) -> &Netns {
+        &self.ns
+    }
+
+    /// Adds interface `name` with `addr/prefix_len`, the MAC the test bed gives that
+    /// address, and forwarding on (which `bpf_fib_lookup` requires); returns its index.
+    pub fn add_interface(&self, name: &str, addr: Ipv4Addr, prefix_len: u8) -> anyhow::Result<u32> {
+        let mac = MacAddr::for_ipv4(addr).to_string();
+        let peer = format!("{name}-peer");
+        self.ns.ip(&[
+            "link", "add", name, "address", &mac, "type", "veth", "peer", "name", &peer,
+        ])?;
+        self.ns.ip(&["link", "set", &peer, "up"])?;
+        self.ns.ip(&["link", "set", name, "up"])?;
+        self.ns.ip(&[
+            "address",
+            "add",
+            &format!("{addr}/{prefix_len}"),
+            "dev",
+            name,
+        ])?;
+        self.ns
+            .sysctl(&format!("net.ipv4.conf.{name}.forwarding"), "1")?;
+        let index = self.ns.run(|| nix::net::if_::if_nametoindex(name))?;
+        index.with_context(|| format!("index of {name}"))
+    }
+
+    /// Makes `addr` resolved on `iface` for good, with the test bed's MAC for it.
+    pub fn add_neighbour(&self, iface: &str, addr: Ipv4Addr) -> anyhow::Result<()> {
+        let mac = MacAddr::for_ipv4(addr).to_string();
+        let addr = addr.to_string();
+        self.ns.ip(&[
+            "neigh",
+            "add",
+            &addr,
+            "lladdr",
+            &mac,
+            "dev",
+            iface,
+            "nud",
+            "permanent",
+        ])?;
+        Ok(())
+    }
+
+    /// Routes `dest` (a prefix) through `gateway`.
+    pub fn add_route(&self, dest: &str, gateway: IpAddr) -> anyhow::Result<()> {
+        self.ns
+            .ip(&["route", "add", dest, "via", &gateway.to_string()])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! Data-plane fixtures: the real balancer object run through BPF test-run on crafted frames,
+//! asserting the action and the exact bytes it leaves (Katran's fixture style).
+//!
+//! Each test gets its own namespace holding two dummy interfaces with static neighbours, so
+//! the program's `bpf_fib_lookup` sees a predictable world:
+//!
+//! - `lb0` 192.0.2.2/24: reals 192.0.2.11-13 resolved; 192.0.2.99 never resolved; a gateway
+//!   192.0.2.254 leading to 203.0.113.128/25.
+//! - `lb1` 198.51.100.2/24: real 198.51.100.21 resolved.
+//!
+//! Frames arrive on `lb0`. Expected frames are built independently with etherparse.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
+use lb_common::stats::Event;
+use xlb::{
+    config,
+    dataplane::{
+        Conditions, Plan, ServiceKey,
+        xdp::{TestRunOutcome, XdpDataPlane},
+    },
+};
+use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+const XDP_REDIRECT: u32 = 4;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 0x07];
+const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const LB1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const REAL1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+const REAL2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
+const REAL3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 13);
+const REMOTE_REAL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 21);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+
+const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const VIP_REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
+const VIP_BEHIND_GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 30);
+const VIP_UNRESOLVED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 40);
+
+const CONFIG: &str = "
+virtual_server 203.0.113.10 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.10 53 {
+    lb_algo wrr
+    lb_kind DR
+    protocol UDP
+    real_server 192.0.2.11 53 { weight 3 }
+    real_server 192.0.2.12 53 { weight 1 }
+    real_server 192.0.2.13 53 { weight 0 }
+}
+virtual_server 203.0.113.20 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 198.51.100.21 80 { }
+}
+virtual_server 203.0.113.30 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 203.0.113.200 80 { }
+}
+virtual_server 203.0.113.40 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.99 80 { }
+}
+";
+
+/// The interfaces above, and the balancer loaded with [`CONFIG`].
+struct Bed {
+    net: StaticNet,
+    dataplane: XdpDataPlane,
+    lb0: u32,
+}
+
+/// The agent's view as a fixture fixes it: every VIP served, reals healthy as `healthy` says.
+struct Health<F>(F);
+
+impl<F: Fn(Ipv4Addr) -> bool> Conditions for Health<F> {
+    fn healthy(&self, _: &ServiceKey, real: SocketAddr) -> bool {
+        match real.ip() {
+            IpAddr::V4(ip) => (self.0)(ip),
+            IpAddr::V6(_) => true,
+        }
+    }
+
+    fn serves(&self, _: IpAddr) -> bool {
+        true
+    }
+}
+
+impl Bed {
+    /// The bed, or `None` (with a note) when not root.
+    fn new(tag: &str) -> Option<Self> {
+        if !is_root() {
+            note_skip("xdp_fixtures", "BPF test-run and namespaces need root");
+            return None;
+        }
+        let net = StaticNet::new(tag).expect("namespace");
+        let lb0 = net.add_interface("lb0", LB0, 24).unwrap();
+        net.add_interface("lb1", LB1, 24).unwrap();
+        for real in [REAL1, REAL2, REAL3, GATEWAY] {
+            net.add_neighbour("lb0", real).unwrap();
+        }
+        net.add_neighbour("lb1", REMOTE_REAL).unwrap();
+        net.add_route("203.0.113.128/25", IpAddr::V4(GATEWAY))
+            .unwrap();
+        let dataplane = XdpDataPlane::load(Some(1024)).expect("load");
+        let mut bed = Self {
+            net,
+            dataplane,
+            lb0,
+        };
+        bed.apply(|_| true);
+        Some(bed)
+    }
+
+    /// Applies [`CONFIG`] with each real's health as `healthy` says.
+    fn apply(&mut self, healthy: impl Fn(Ipv4Addr) -> bool) {
+        let config = config::parse_str("fixture.conf", CONFIG)
+            .expect("config")
+            .config;
+        self.dataplane
+            .apply(&Plan::new(&config, &Health(healthy)))
+            .expect("apply");
+    }
+
+    fn run(&self, frame: &[u8]) -> TestRunOutcome {
+        let lb0 = self.lb0;
+        let dataplane = &self.dataplane;
+        self.net
+            .ns()
+            .run(|| dataplane.test_run(frame, Some(lb0), 1))
+            .unwrap()
+            .expect("test run")
+    }
+
+    fn event(&self, event: Event) -> u64 {
+        let stats = self.dataplane.stats().expect("stats");
+        stats
+            .events
+            .iter()
+            .find(|(e, _)| *e == event)
+            .map(|(_, n)| *n)
+            .unwrap()
+    }
+}
+
+fn mac(addr: Ipv4Addr) -> [u8; 6] {
+    MacAddr::for_ipv4(addr).0
+}
+
+/// A TCP SYN from the client to `dst`, in a frame from `from` to `to`.
+fn syn(from: [u8; 6], to: [u8; 6], sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+    bytes(|out| {
+        PacketBuilder::ethernet2(from, to)
+            .ipv4(CLIENT.octets(), dst.octets(), 64)
+            .tcp(sport, dport, 1000, 64240)
+            .syn()
+            .write(out, &[])
+            .unwrap()
+    })
+}
+
+fn udp(from: [u8; 6], to: [u8; 6], sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+    bytes(|out| {
+        PacketBuilder::ethernet2(from, to)
+            .ipv4(CLIENT.octets(), dst.octets(), 64)
+            .udp(sport, dport)
+            .write(out, b"query")
+            .unwrap()
+    })
+}
+
+/// A client frame to the director's `lb0` MAC.
+fn to_director(sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+    syn(CLIENT_MAC, mac(LB0), sport, dst, dport)
+}
+
+/// Serialises a finished etherparse builder.
+fn bytes(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut frame = Vec::new();
+    write(&mut frame);
+    frame
+}
+
+/// Where a frame was sent: its destination MAC.
+fn dst_mac(frame: &[u8]) -> [u8; 6] {
+    frame[..6].try_into().unwrap()
+}
+
+#[test]
+fn vip_hit_rewrites_only_the_macs_and_bounces() {
+    let Some(bed) = Bed::new("fx-hit") else {
+        return;
+    };
+    let out = bed.run(&to_director(40000, VIP, 80));
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame, syn(mac(LB0), mac(REAL1), 40000, VIP, 80));
+    assert_eq!(bed.event(Event::Tx), 1);
+}
+
+#[test]
+fn new_flows_take_the_reals_in_turn() {
+    let Some(bed) = Bed::new("fx-rr") else { return };
+    let reals: Vec<[u8; 6]> = (0..6)
+        .map(|i| dst_mac(&bed.run(&to_director(41000 + i, VIP, 80)).frame))
+        .collect();
+    let expected = [REAL1, REAL2, REAL3, REAL1, REAL2, REAL3].map(mac);
+    assert_eq!(reals, expected);
+}
+
+#[test]
+fn an_established_flow_keeps_its_real_when_that_real_goes_down() {
+    let Some(mut bed) = Bed::new("fx-flow") else {
+        return;
+    };
+    let first = bed.run(&to_director(42000, VIP, 80));
+    assert_eq!(dst_mac(&first.frame), mac(REAL1));
+    bed.run(&to_director(42001, VIP, 80));
+    bed.apply(|real| real != REAL1);
+
+    let again = bed.run(&to_director(42000, VIP, 80));
+    assert_eq!(again.action, XDP_TX);
+    assert_eq!(dst_mac(&again.frame), mac(REAL1), "established flow moved");
+    let fresh: Vec<[u8; 6]> = (0..4)
+        .map(|i| dst_mac(&bed.run(&to_director(42100 + i, VIP, 80)).frame))
+        .collect();
+    assert!(
+        !fresh.contains(&mac(REAL1)),
+        "a real that is down took a new flow: {fresh:?}"
+    );
+}
+
+#[test]
+fn wrr_interleaves_three_to_one_and_weight_zero_takes_nothing() {
+    let Some(bed) = Bed::new("fx-wrr") else {
+        return;
+    };
+    let reals: Vec<[u8; 6]> = (0..8)
+        .map(|i| {
+            let out = bed.run(&udp(CLIENT_MAC, mac(LB0), 43000 + i, VIP, 53));
+            assert_eq!(out.action, XDP_TX);
+            dst_mac(&out.frame)
+        })
+        .collect();
+    let expected = [REAL1, REAL1, REAL1, REAL2, REAL1, REAL1, REAL1, REAL2].map(mac);
+    assert_eq!(reals, expected);
+}
+
+#[test]
+fn a_real_on_another_interface_is_reached_by_redirect() {
+    let Some(bed) = Bed::new("fx-redir") else {
+        return;
+    };
+    let out = bed.run(&to_director(44000, VIP_REMOTE, 80));
+    assert_eq!(out.action, XDP_REDIRECT);
+    assert_eq!(
+        out.frame,
+        syn(mac(LB1), mac(REMOTE_REAL), 44000, VIP_REMOTE, 80)
+    );
+    assert_eq!(bed.event(Event::Redirect), 1);
+}
+
+#[test]
+fn a_real_behind_a_gateway_is_dropped_and_counted() {
+    let Some(bed) = Bed::new("fx-gw") else { return };
+    assert_eq!(
+        bed.run(&to_director(45000, VIP_BEHIND_GATEWAY, 80)).action,
+        XDP_DROP
+    );
+    assert_eq!(bed.event(Event::NotOnLink), 1);
+}
+
+#[test]
+fn an_unresolved_real_passes_the_packet_untouched() {
+    let Some(bed) = Bed::new("fx-neigh") else {
+        return;
+    };
+    let frame = to_director(46000, VIP_UNRESOLVED, 80);
+    let out = bed.run(&frame);
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(out.frame, frame);
+    assert_eq!(bed.event(Event::NeighMiss), 1);
+}
+
+#[test]
+fn a_service_without_a_live_real_drops_and_counts() {
+    let Some(mut bed) = Bed::new("fx-noreal") else {
+        return;
+    };
+    bed.apply(|_| false);
+    assert_eq!(bed.run(&to_director(47000, VIP, 80)).action, XDP_DROP);
+    assert_eq!(bed.event(Event::NoReal), 1);
+}
+
+#[test]
+fn counters_follow_forwarded_traffic() {
+    let Some(bed) = Bed::new("fx-count") else {
+        return;
+    };
+    let frame = to_director(48000, VIP, 80);
+    bed.run(&frame);
+    bed.run(&frame);
+    let stats = bed.dataplane.stats().unwrap();
+    let (_, service) = stats
+        .services
+        .iter()
+        .find(|(k, _)| k.addr.port() == 80 && k.addr.ip() == VIP)
+        .unwrap();
+    assert_eq!(
+        (service.packets, service.bytes, service.new_flows),
+        (2, 2 * frame.len() as u64, 1)
+    );
+    let (_, real) = stats
+        .reals
+        .iter()
+        .find(|((k, r), _)| k.addr.port() == 80 && r.ip() == REAL1)
+        .unwrap();
+    assert_eq!((real.packets, real.new_flows), (2, 1));
+}
+
+/// Runs `frame` and checks it left untouched with `XDP_PASS`, counted as `event`.
+fn assert_passed(bed: &Bed, frame: &[u8], event: Event) {
+    let out = bed.run(frame);
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(out.frame, frame);
+    assert_eq!(bed.event(event), 1, "{event:?}");
+}
+
+#[test]
+fn traffic_for_no_service_passes_untouched() {
+    let Some(bed) = Bed::new("fx-novip") else {
+        return;
+    };
+    assert_passed(
+        &bed,
+        &to_director(49000, Ipv4Addr::new(203, 0, 113, 99), 80),
+        Event::NotVip,
+    );
+}
+
+#[test]
+fn a_vip_on_another_port_passes_untouched() {
+    let Some(bed) = Bed::new("fx-port") else {
+        return;
+    };
+    assert_passed(&bed, &to_director(49001, VIP, 443), Event::NotVip);
+}
+
+#[test]
+fn other_protocols_to_a_vip_pass_untouched() {
+    let Some(bed) = Bed::new("fx-proto") else {
+        return;
+    };
+    let icmp = bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ipv4(CLIENT.octets(), VIP.octets(), 64)
+            .icmpv4_echo_request(1, 1)
+            .write(out, b"ping")
+            .unwrap()
+    });
+    assert_passed(&bed, &icmp, Event::NotVip);
+}
+
+#[test]
+fn non_ipv4_frames_pass_untouched_and_uncounted() {
+    let Some(bed) = Bed::new("fx-nonip") else {
+        return;
+    };
+    let ipv6 = bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ipv6(
+                [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                64,
+            )
+            .tcp(1, 80, 0, 1000)
+            .write(out, &[])
+            .unwrap()
+    });
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&CLIENT_MAC);
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&CLIENT_MAC);
+    arp.extend_from_slice(&CLIENT.octets());
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&VIP.octets());
+    for frame in [ipv6, arp] {
+        let out = bed.run(&frame);
+        assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
+    }
+    let stats = bed.dataplane.stats().unwrap();
+    assert!(
+        stats.events.iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        stats.events
+    );
+}
+
+#[test]
+fn truncated_headers_pass_untouched_at_every_layer() {
+    let Some(bed) = Bed::new("fx-trunc") else {
+        return;
+    };
+    let full = to_director(50000, VIP, 80);
+    // Ethernet only; IPv4 cut in its fixed header; ports cut short.
+    let cuts = [14, 14 + 10, 14 + 20 + 2];
+    for (i, len) in cuts.into_iter().enumerate() {
+        let frame = &full[..len];
+        let out = bed.run(frame);
+        assert_eq!(
+            (out.action, out.frame.as_slice()),
+            (XDP_PASS, frame),
+            "cut at {len}"
+        );
+        assert_eq!(bed.event(Event::Truncated), i as u64 + 1);
+    }
+}
+
+#[test]
+fn a_header_length_below_the_minimum_passes_untouched() {
+    let Some(bed) = Bed::new("fx-ihl") else {
+        return;
+    };
+    let mut frame = to_director(50001, VIP, 80);
+    frame[14] = 0x44; // version 4, IHL 4 (16 bytes): not a valid header
+    assert_passed(&bed, &frame, Event::Truncated);
+}
+
+/// A SYN to the VIP whose IPv4 header carries `options`.
+fn syn_with_options(from: [u8; 6], to: [u8; 6], options: [u8; 4]) -> Vec<u8> {
+    let mut ip = Ipv4Header::new(0, 64, IpNumber::TCP, CLIENT.octets(), VIP.octets()).unwrap();
+    ip.options = options.into();
+    bytes(|out| {
+        PacketBuilder::ethernet2(from, to)
+            .ip(IpHeaders::Ipv4(ip, Default::default()))
+            .tcp(51000, 80, 1000, 64240)
+            .syn()
+            .write(out, &[])
+            .unwrap()
+    })
+}
+
+#[test]
+fn ipv4_options_are_skipped_to_find_the_ports_and_kept() {
+    let Some(bed) = Bed::new("fx-opts") else {
+        return;
+    };
+    let options = [0x94, 0x04, 0x00, 0x00]; // router alert
+    let out = bed.run(&syn_with_options(CLIENT_MAC, mac(LB0), options));
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame, syn_with_options(mac(LB0), mac(REAL1), options));
+}
+
+#[test]
+fn fragments_pass_untouched() {
+    let Some(bed) = Bed::new("fx-frag") else {
+        return;
+    };
+    let first = {
+        let mut frame = to_director(52000, VIP, 80);
+        frame[14 + 6] |= 0x20; // more fragments
+        frame
+    };
+    let later = {
+        let mut frame = to_director(52000, VIP, 80);
+        frame[14 + 7] = 0x10; // offset 16 * 8 bytes
+        frame
+    };
+    for (i, frame) in [first, later].iter().enumerate() {
+        let out = bed.run(frame);
+        assert_eq!((out.action, &out.frame), (XDP_PASS, frame));
+        assert_eq!(bed.event(Event::Fragment), i as u64 + 1);
+    }
+}
