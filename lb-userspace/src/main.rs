@@ -30,7 +30,7 @@ enum Command {
         file: PathBuf,
         /// Interface to attach the XDP balancer to (repeat for several). Needed when the
         /// configuration has virtual servers.
-        #[arg(short, long = "interface")]
+        #[arg(long = "interface")]
         interfaces: Vec<String>,
         /// keepalived's config id, selecting `@ID` lines (default: the short host name).
         #[arg(short = 'i', long = "config-id")]
@@ -215,4 +215,16 @@ fn table(status: &Status) -> String {
         .collect();
     let _ = writeln!(out, "Data plane: {}", events.join(" "));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }
