@@ -1,17 +1,14 @@
 //! The `xlb` command line.
 
 use std::{
+    io::IsTerminal as _,
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use xlb::{
-    agent, config,
-    ctl::{self, Status},
-    dataplane::xdp::Mode,
-};
+use xlb::{agent, config, ctl, dataplane::xdp::Mode};
 
 /// keepalived-compatible load balancer with an XDP data plane.
 #[derive(Parser)]
@@ -78,6 +75,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("XLB_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Run {
@@ -164,57 +162,9 @@ fn status(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", table(&status));
+        print!("{status}");
     }
     Ok(())
-}
-
-/// The status laid out like `ipvsadm -Ln --stats`, which operators already read.
-fn table(status: &Status) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "xlb (pid {}) XDP on {}",
-        status.pid,
-        status.interfaces.join(", ")
-    );
-    let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Forward");
-    let _ = writeln!(
-        out,
-        "  -> RemoteAddress:Port          Weight State   Packets      Bytes   NewFlows"
-    );
-    for service in &status.services {
-        let _ = writeln!(
-            out,
-            "{:<4} {} {} {:?}",
-            service.protocol.to_string().to_uppercase(),
-            service.addr,
-            service.scheduler.name(),
-            service.method
-        );
-        for real in &service.reals {
-            let state = if real.healthy { "up" } else { "down" };
-            let c = real.counters;
-            let _ = writeln!(
-                out,
-                "  -> {:<26} {:>6} {:<5} {:>9} {:>10} {:>10}",
-                real.addr.to_string(),
-                real.weight,
-                state,
-                c.packets,
-                c.bytes,
-                c.new_flows
-            );
-        }
-    }
-    let events: Vec<String> = status
-        .events
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let _ = writeln!(out, "Data plane: {}", events.join(" "));
-    out
 }
 
 #[cfg(test)]

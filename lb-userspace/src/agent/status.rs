@@ -14,6 +14,7 @@ pub fn build(plan: &Plan, stats: &Stats, interfaces: &[String]) -> Status {
         .iter()
         .map(|(key, service)| ServiceStatus {
             addr: key.addr,
+            active: service.active,
             protocol: key.protocol,
             scheduler: service.scheduler,
             method: service.method,

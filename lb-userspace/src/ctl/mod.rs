@@ -5,6 +5,7 @@
 //! line. The agent answers from its own state and the data plane's counters.
 
 mod client;
+mod display;
 mod server;
 
 use std::{
@@ -54,6 +55,8 @@ pub struct Status {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub addr: SocketAddr,
+    /// False while VRRP has another director serve the VIP.
+    pub active: bool,
     pub protocol: Protocol,
     pub scheduler: Scheduler,
     pub method: ForwardMethod,
