@@ -1,7 +1,13 @@
-//! `cargo xtask bench`: the XDP program's cost per packet, from BPF test-run.
+//! `cargo xtask bench`: xlb's benchmarks, which are performance targets kept out of tests.
+//!
+//! They live as `harness = false` benches of the test bed crate, which may use the `xlb`
+//! library (xtask may not: see its Cargo.toml), and print their own tables.
 
-/// Will print ns/packet for a VIP hit on an established flow and on a new flow, next to a
-/// trivial XDP_TX program measured in the same run, and their ratio.
+use anyhow::Context;
+
+use crate::{cmd, setup};
+
 pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+    setup::run().context("setup")?;
+    cmd::run(cmd::cargo().args(["bench", "--package", "xlb-testbed"]))
 }

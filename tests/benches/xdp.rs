@@ -1,0 +1,166 @@
+//! XDP cost per packet, from BPF test-run: the balancer on a VIP hit (established flow and
+//! new flow) next to a trivial XDP_TX program measured in the same run.
+//!
+//! `cargo xtask bench` runs this. Test-run reports the kernel's own average time per run,
+//! so the numbers exclude the syscall. A new flow needs a new 5-tuple each time, which the
+//! kernel's repeat loop cannot give, so every program is also measured one run per call
+//! (which adds the test-run timer's own overhead to each) to compare like with like.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+use etherparse::PacketBuilder;
+use xlb::{
+    config,
+    dataplane::{
+        Conditions, Plan, ServiceKey,
+        xdp::{XdpDataPlane, baseline::Baseline},
+    },
+};
+use xlb_testbed::{MacAddr, StaticNet, is_root};
+
+const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const REALS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(192, 0, 2, 11),
+    Ipv4Addr::new(192, 0, 2, 12),
+    Ipv4Addr::new(192, 0, 2, 13),
+];
+const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const CONFIG: &str = "
+virtual_server 203.0.113.10 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+";
+
+/// Runs per in-kernel loop, and loops per measurement (the median is reported).
+const LOOP: u32 = 1_000_000;
+const ROUNDS: usize = 5;
+/// Calls of one run each, per measurement.
+const CALLS: u16 = 20_000;
+
+struct AllUp;
+
+impl Conditions for AllUp {
+    fn healthy(&self, _: &ServiceKey, _: SocketAddr) -> bool {
+        true
+    }
+    fn serves(&self, _: IpAddr) -> bool {
+        true
+    }
+}
+
+fn syn(sport: u16) -> Vec<u8> {
+    let client = [0x02, 0xc1, 0, 0, 0, 7];
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(client, MacAddr::for_ipv4(LB0).0)
+        .ipv4([198, 51, 100, 7], VIP.octets(), 64)
+        .tcp(sport, 80, 1000, 64240)
+        .syn()
+        .write(&mut frame, &[])
+        .expect("frame");
+    frame
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ns(d: Duration) -> f64 {
+    d.as_nanos() as f64
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    if !is_root() {
+        println!("bench xdp: SKIPPED (needs root for BPF test-run and namespaces)");
+        return Ok(());
+    }
+    let net = StaticNet::new("bench-xdp")?;
+    let lb0 = net.add_interface("lb0", LB0, 24)?;
+    for real in REALS {
+        net.add_neighbour("lb0", real)?;
+    }
+    let mut dataplane = XdpDataPlane::load(Some(1 << 20))?;
+    let config = config::parse_str("bench.conf", CONFIG)
+        .map_err(anyhow::Error::msg)?
+        .config;
+    dataplane.apply(&Plan::new(&config, &AllUp))?;
+    let baseline = Baseline::load()?;
+
+    let established = syn(1);
+    let outcome = net
+        .ns()
+        .run(|| dataplane.test_run(&established, Some(lb0), 1))??;
+    anyhow::ensure!(
+        outcome.action == 3,
+        "the VIP hit was not XDP_TX: {}",
+        outcome.action
+    );
+
+    let looped = |run: &dyn Fn() -> anyhow::Result<Duration>| -> anyhow::Result<Duration> {
+        Ok(median(
+            (0..ROUNDS).map(|_| run()).collect::<anyhow::Result<_>>()?,
+        ))
+    };
+    let tx_loop = looped(&|| Ok(baseline.test_run(&established, LOOP)?.duration))?;
+    let hit_loop = looped(&|| {
+        Ok(net
+            .ns()
+            .run(|| dataplane.test_run(&established, Some(lb0), LOOP))??
+            .duration)
+    })?;
+
+    let per_call =
+        |frames: &(dyn Fn(u16) -> Vec<u8> + Sync), balancer: bool| -> anyhow::Result<Duration> {
+            net.ns().run(|| {
+                let mut total = Duration::ZERO;
+                for i in 0..CALLS {
+                    let frame = frames(i);
+                    total += if balancer {
+                        dataplane.test_run(&frame, Some(lb0), 1)?.duration
+                    } else {
+                        baseline.test_run(&frame, 1)?.duration
+                    };
+                }
+                Ok(total / u32::from(CALLS))
+            })?
+        };
+    let tx_call = per_call(&|_| established.clone(), false)?;
+    let hit_call = per_call(&|_| established.clone(), true)?;
+    // Source ports from 2 up: each call is a flow the table has never seen.
+    let new_call = per_call(&|i| syn(i + 2), true)?;
+
+    println!("XDP cost per packet (BPF test-run, kernel-measured ns)");
+    println!("                                  {LOOP} runs per call   1 run per call");
+    println!(
+        "trivial XDP_TX (baseline)          {:>10.1}   {:>14.1}",
+        ns(tx_loop),
+        ns(tx_call)
+    );
+    println!(
+        "xlb, VIP hit, established flow     {:>10.1}   {:>14.1}",
+        ns(hit_loop),
+        ns(hit_call)
+    );
+    println!(
+        "xlb, VIP hit, new flow             {:>10}   {:>14.1}",
+        "-",
+        ns(new_call)
+    );
+    println!(
+        "ratio to baseline: established {:.2}x (loop), {:.2}x (per call); new flow {:.2}x (per call)",
+        ns(hit_loop) / ns(tx_loop),
+        ns(hit_call) / ns(tx_call),
+        ns(new_call) / ns(tx_call),
+    );
+    Ok(())
+}
