@@ -188,15 +188,19 @@ impl RealDraft {
         vs_timing: &check::TimingDraft,
         default_weight: Weight,
     ) -> RealServer {
-        let virtualhost = self.virtualhost.as_ref().or(vs.virtualhost.as_ref());
-        for (mut check, timing) in self.checks {
-            check::resolve(&mut check, &[&timing, &self.timing, vs_timing], virtualhost);
-            self.real.checks.push(check);
-        }
         self.real.weight = self.weight.unwrap_or(default_weight);
         self.real.method = self.method.unwrap_or(vs.method);
         self.real.inhibit_on_failure = self.inhibit.unwrap_or(vs.inhibit_on_failure);
         self.real.alpha = self.alpha.unwrap_or(vs.alpha);
+        let inherited = check::Inherited {
+            virtualhost: self.virtualhost.as_ref().or(vs.virtualhost.as_ref()),
+            alpha: self.real.alpha,
+            delay_loop: vs.delay_loop,
+        };
+        for (mut check, timing) in self.checks {
+            check::resolve(&mut check, &[&timing, &self.timing, vs_timing], &inherited);
+            self.real.checks.push(check);
+        }
         self.real
     }
 }
