@@ -166,14 +166,21 @@ impl Runner {
                     self.tracker.success()
                 }
                 Err(failure) => {
-                    let line = self.failure_line(&failure);
-                    if self.tracker.is_up() {
-                        info!("{line}");
-                    } else {
-                        debug!("{line}");
-                    }
+                    let was_up = self.tracker.is_up();
                     let step = self.tracker.failure();
-                    if step.transition == Some(false) {
+                    let decisive = step.transition == Some(false);
+                    // A script's verdict line says why; a failure alone is worth a line
+                    // while its real is up, as the reason behind a coming verdict.
+                    let says_why = matches!(self.probe, Probe::Misc(_));
+                    if !(decisive && says_why) {
+                        let line = self.failure_line(&failure);
+                        if was_up {
+                            info!("{line}");
+                        } else {
+                            debug!("{line}");
+                        }
+                    }
+                    if decisive {
                         info!("{}", self.down_line(&failure));
                     }
                     step

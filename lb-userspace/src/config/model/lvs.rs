@@ -425,7 +425,8 @@ pub struct HttpCheck {
     pub http_protocol: HttpProtocol,
     /// Send SNI (SSL_GET).
     pub enable_sni: bool,
-    /// Declare the real up after one success instead of `retry` + 1.
+    /// keepalived: fetch the URLs back to back, not one per `delay_loop`, at start and when
+    /// recovering. xlb always fetches all of them in one round.
     pub fast_recovery: bool,
 }
 
