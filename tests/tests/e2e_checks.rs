@@ -19,10 +19,9 @@ use std::{
 
 use anyhow::{Context, ensure};
 use xlb::ctl::{self, RealStatus};
-use xlb_testbed::{Child, DrTopology, Node, require_root, wait_until, workspace_binary};
+use xlb_testbed::{Child, DrTopology, Node, require_root, wait_until};
 
 const POLL: Duration = Duration::from_millis(50);
-const START: Duration = Duration::from_secs(15);
 /// A checker runs every `delay_loop` (1 s) and gives up after `connect_timeout` (1 s) or
 /// `misc_timeout` (2 s); this leaves room for a loaded CI machine on top.
 const VERDICT: Duration = Duration::from_secs(10);
@@ -150,18 +149,7 @@ impl Director {
             format!("#!/bin/sh\nexit \"$(cat {})\"\n", misc_status.display()),
         )?;
         fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-        let file = dir.join("keepalived.conf");
-        fs::write(&file, config(&script))?;
-        let run_dir = dir.join("run");
-        let mut command = topo.director.command(workspace_binary("xlb")?);
-        command.args(["run", "-f"]).arg(&file);
-        command
-            .args(["--interface", "eth0", "--run-dir"])
-            .arg(&run_dir);
-        let xlb = topo.director.spawn("xlb", command)?;
-        wait_until("the first answer through the VIP", START, POLL, || {
-            topo.client.http_get(topo.vip)
-        })?;
+        let (xlb, run_dir) = topo.start_xlb(&config(&script))?;
         Ok(Self {
             xlb,
             run_dir,

@@ -110,51 +110,33 @@ mod tests {
         }
     }
 
+    /// Checker `index` says `verdict`.
+    fn says(index: usize, verdict: Verdict) -> Transition {
+        Transition {
+            id: id(index),
+            verdict,
+        }
+    }
+
+    fn up_by(weight_delta: i64) -> Verdict {
+        Verdict::Up { weight_delta }
+    }
+
     #[test]
     fn a_real_is_down_while_any_checker_fails() {
         let mut health = Health::default();
-        assert_eq!(
-            health.record(Transition {
-                id: id(0),
-                verdict: Verdict::Down
-            }),
-            Some(false)
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(1),
-                verdict: Verdict::Down
-            }),
-            None
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(0),
-                verdict: Verdict::UP
-            }),
-            None
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(1),
-                verdict: Verdict::UP
-            }),
-            Some(true)
-        );
+        assert_eq!(health.record(says(0, Verdict::Down)), Some(false));
+        assert_eq!(health.record(says(1, Verdict::Down)), None);
+        assert_eq!(health.record(says(0, Verdict::UP)), None);
+        assert_eq!(health.record(says(1, Verdict::UP)), Some(true));
         assert!(health.is_up(&id(0).service, id(0).real));
     }
 
     #[test]
     fn reload_forgets_checkers_that_are_gone() {
         let mut health = Health::default();
-        health.record(Transition {
-            id: id(0),
-            verdict: Verdict::Down,
-        });
-        health.record(Transition {
-            id: id(1),
-            verdict: Verdict::Down,
-        });
+        health.record(says(0, Verdict::Down));
+        health.record(says(1, Verdict::Down));
         let config = parse_str(
             "t.conf",
             "virtual_server 203.0.113.10 80 {\n real_server 192.0.2.11 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
@@ -169,39 +151,22 @@ mod tests {
     #[test]
     fn checkers_adjust_the_weight_within_bounds() {
         let mut health = Health::default();
-        let (service, real) = (id(0).service, id(0).real);
-        let five = Weight::new(5).unwrap();
-        assert_eq!(health.weight(&service, real, five), five);
-        health.record(Transition {
-            id: id(0),
-            verdict: Verdict::Up { weight_delta: 5 },
-        });
-        health.record(Transition {
-            id: id(1),
-            verdict: Verdict::Up { weight_delta: -2 },
-        });
-        assert_eq!(health.weight(&service, real, five).get(), 8);
-        health.record(Transition {
-            id: id(1),
-            verdict: Verdict::Up { weight_delta: -100 },
-        });
-        assert_eq!(health.weight(&service, real, five).get(), 0);
-        health.record(Transition {
-            id: id(1),
-            verdict: Verdict::Up {
-                weight_delta: i64::from(i32::MAX),
-            },
-        });
-        assert_eq!(health.weight(&service, real, five).get(), Weight::MAX);
+        let weight = |health: &Health| {
+            health
+                .weight(&id(0).service, id(0).real, Weight::new(5).unwrap())
+                .get()
+        };
+        assert_eq!(weight(&health), 5);
+        health.record(says(0, up_by(5)));
+        health.record(says(1, up_by(-2)));
+        assert_eq!(weight(&health), 8);
+        health.record(says(1, up_by(-100)));
+        assert_eq!(weight(&health), 0);
+        health.record(says(1, up_by(i64::from(i32::MAX))));
+        assert_eq!(weight(&health), Weight::MAX);
+        assert_eq!(health.record(says(0, Verdict::Down)), Some(false));
         assert_eq!(
-            health.record(Transition {
-                id: id(0),
-                verdict: Verdict::Down
-            }),
-            Some(false)
-        );
-        assert_eq!(
-            health.weight(&service, real, five).get(),
+            weight(&health),
             Weight::MAX,
             "a checker that is down adds nothing"
         );

@@ -11,7 +11,7 @@ use std::{path::PathBuf, time::Duration};
 use tokio::sync::mpsc;
 use tracing::info;
 
-use super::{CheckId, Transition, Verdict};
+use super::{CheckId, Transition, Verdict, report};
 use crate::{
     config::{Config, FileCheck, TrackWeight},
     vrrp::script::read_track_file,
@@ -72,11 +72,7 @@ impl Watcher {
                 );
             }
             self.verdict = verdict;
-            let transition = Transition {
-                id: self.id,
-                verdict,
-            };
-            if events.send(transition).await.is_err() {
+            if !report(&events, self.id, verdict).await {
                 return;
             }
         }

@@ -175,6 +175,11 @@ pub fn spawn_all(
     starting
 }
 
+/// Sends a checker's new verdict; false once nobody listens.
+async fn report(events: &mpsc::Sender<Transition>, id: CheckId, verdict: Verdict) -> bool {
+    events.send(Transition { id, verdict }).await.is_ok()
+}
+
 /// A real as keepalived names it in checker logs: its address with the service's
 /// protocol, `[192.0.2.11]:tcp:80`.
 fn label(vs: &VirtualServer, rs: &RealServer) -> String {

@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::{
     CheckId, Start, Tracker, Transition, Verdict, connect::Endpoint, dns, http, misc, ping,
-    random_u64, smtp, tcp, udp,
+    random_u64, report, smtp, tcp, udp,
 };
 use crate::config::{Check, Config, RealServer, VirtualServer};
 
@@ -198,11 +198,7 @@ impl Runner {
             };
             if verdict != self.verdict {
                 self.verdict = verdict;
-                let transition = Transition {
-                    id: self.id,
-                    verdict,
-                };
-                if events.send(transition).await.is_err() {
+                if !report(&events, self.id, verdict).await {
                     return;
                 }
             }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    args, block, boolean, command_from, flag, one, parsed, renamed, set, set_some,
-    track::FILE_WEIGHT, track_weight, unknown, unsupported, value,
+    args, block, boolean, command_from, flag, one, parsed, renamed, set, set_some, track_weight,
+    unknown, unsupported, value,
 };
 use crate::config::{
     diag::Diagnostics,
@@ -17,6 +17,9 @@ use crate::config::{
 
 /// keepalived's `delay_before_retry` for HTTP_GET and SSL_GET when none is set.
 const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
+/// The bound of a FILE_CHECK's weight: a real's weight has room where a VRRP priority
+/// has not.
+const REAL_FILE_WEIGHT: i64 = i32::MAX as i64;
 /// keepalived's `retry` for DNS_CHECK when none is set.
 const DNS_RETRY: u32 = 3;
 
@@ -531,7 +534,7 @@ fn file(node: &Node, diags: &mut Diagnostics) -> Option<Check> {
             "track_file" => set_some(&mut track_file, child, diags, |v| Ok(v.to_string())),
             "weight" => {
                 let whole = [std::slice::from_ref(&child.keyword), &child.args].concat();
-                weight = track_weight(child, &whole, FILE_WEIGHT, diags);
+                weight = track_weight(child, &whole, REAL_FILE_WEIGHT, diags);
             }
             _ => unknown(child, diags),
         }

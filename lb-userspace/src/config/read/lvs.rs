@@ -629,4 +629,17 @@ mod tests {
         assert!(!reply.matches(&[0x13]));
         assert_eq!((udp.min_reply_length, udp.max_reply_length), (0, 512));
     }
+
+    #[test]
+    fn file_checks_take_weights_beyond_vrrp_s() {
+        let (config, _) = read(
+            "track_file tf {\n file /run/xlb-weight\n}\nvirtual_server 203.0.113.1 80 {\n \
+             real_server 192.0.2.1 80 {\n  FILE_CHECK {\n   track_file tf\n   weight 1000 reverse\n  }\n }\n}\n",
+        );
+        let Check::File(file) = &config.virtual_servers[0].real_servers[0].checks[0] else {
+            panic!("FILE_CHECK")
+        };
+        let weight = file.weight.unwrap();
+        assert_eq!((weight.weight, weight.reverse), (1000, true));
+    }
 }
