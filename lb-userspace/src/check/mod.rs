@@ -152,22 +152,27 @@ pub fn spawn_all(
                         verdict
                     }),
                 };
-                match started {
+                let verdict = match started {
                     Ok(verdict) => {
                         info!(
                             "Activating healthchecker for service {} for VS {service}",
                             label(vs, rs)
                         );
-                        if known != Some(verdict) {
-                            starting.push(Transition { id, verdict });
-                        }
+                        verdict
                     }
-                    Err(why) => warn!(
-                        "{}: {} of real {} is not run: {why}",
-                        check.pos(),
-                        check.keyword(),
-                        rs.addr
-                    ),
+                    Err(why) => {
+                        // keepalived drops such a checker: it holds its real down no more.
+                        warn!(
+                            "{}: {} of real {} is not run: {why}",
+                            check.pos(),
+                            check.keyword(),
+                            rs.addr
+                        );
+                        Verdict::UP
+                    }
+                };
+                if known != Some(verdict) {
+                    starting.push(Transition { id, verdict });
                 }
             }
         }
@@ -198,7 +203,49 @@ fn random_u64() -> u64 {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::config::{Check, parse_str};
+    use super::*;
+    use crate::config::parse_str;
+
+    #[tokio::test]
+    async fn checkers_start_as_keepalived_starts_them_or_as_they_were() {
+        let text = "virtual_server 127.0.0.1 8 {\n real_server 127.0.0.1 9 {\n  \
+                    TCP_CHECK {\n  }\n  TCP_CHECK {\n   alpha\n  }\n  MISC_CHECK {\n   \
+                    misc_path /bin/true\n   user no-such-user-xlb\n  }\n  BFD_CHECK {\n  }\n }\n}\n";
+        let config = parse_str("t.conf", text).unwrap().config;
+        let mut diags = Diagnostics::default();
+        supports(&config, &mut diags);
+        assert!(
+            diags
+                .to_string()
+                .contains("t.conf:12:3: error: BFD_CHECK is not supported")
+        );
+        let (events, _rx) = mpsc::channel(8);
+        let mut tasks = JoinSet::new();
+        let starting = spawn_all(&config, |_| None, &mut tasks, &events);
+        let verdicts: Vec<_> = starting.iter().map(|t| (t.id.index, t.verdict)).collect();
+        assert_eq!(
+            verdicts,
+            [(0, Verdict::UP), (1, Verdict::Down), (2, Verdict::UP)],
+            "a checker that cannot run holds nothing down"
+        );
+        assert_eq!(tasks.len(), 2);
+        tasks.shutdown().await;
+
+        let kept = spawn_all(
+            &config,
+            |id| {
+                Some(if id.index == 0 {
+                    Verdict::Down
+                } else {
+                    Verdict::UP
+                })
+            },
+            &mut tasks,
+            &events,
+        );
+        assert_eq!(kept, [], "kept verdicts are not reported again");
+        tasks.shutdown().await;
+    }
 
     /// The checker `block` describes, read as keepalived.conf text for real
     /// 192.0.2.11:80 of service 203.0.113.10:80.

@@ -81,32 +81,33 @@ impl Probe {
             stream: BufReader::new(stream),
             timeout: endpoint.timeout,
         };
-        let greeting = session
-            .reply()
-            .await
-            .map_err(|e| failed("Read failure from", e))?;
-        if greeting != Some(220) {
-            return Err(bad("greeting banner", greeting));
+        // keepalived's conversation: what to send (nothing before the greeting), and the
+        // reply code needed (any reply to QUIT will do).
+        let steps = [
+            (None, Some((220, "greeting banner"))),
+            (
+                Some(format!("HELO {}\r\n", self.helo)),
+                Some((250, "HELO response")),
+            ),
+            (Some("QUIT\r\n".to_owned()), None),
+        ];
+        for (line, expected) in steps {
+            if let Some(line) = line {
+                session
+                    .send(&line)
+                    .await
+                    .map_err(|e| failed("Write failure to", e))?;
+            }
+            let code = session
+                .reply()
+                .await
+                .map_err(|e| failed("Read failure from", e))?;
+            if let Some((wanted, what)) = expected
+                && code != Some(wanted)
+            {
+                return Err(bad(what, code));
+            }
         }
-        session
-            .send(&format!("HELO {}\r\n", self.helo))
-            .await
-            .map_err(|e| failed("Write failure to", e))?;
-        let helo = session
-            .reply()
-            .await
-            .map_err(|e| failed("Read failure from", e))?;
-        if helo != Some(250) {
-            return Err(bad("HELO response", helo));
-        }
-        session
-            .send("QUIT\r\n")
-            .await
-            .map_err(|e| failed("Write failure to", e))?;
-        session
-            .reply()
-            .await
-            .map_err(|e| failed("Read failure from", e))?;
         Ok(())
     }
 }
