@@ -1,8 +1,13 @@
 //! The LVS-DR topology of the foundation's end-to-end tests and of the demo.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::{
+    fs,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
-use crate::{HttpServer, Lan, Node};
+use crate::{Child, HttpServer, Lan, Node, wait_until, workspace_binary};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -14,6 +19,8 @@ const REALS: [Ipv4Addr; 3] = [
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_PREFIX: &str = "203.0.113.0/24";
 const HTTP_PORT: u16 = 80;
+/// How long `xlb run` may take to load, check the reals and answer through the VIP.
+const XLB_START: Duration = Duration::from_secs(15);
 
 /// A client, a director and three real servers `real1`..`real3` on one segment
 /// (192.0.2.0/24), with the VIP 203.0.113.10:80.
@@ -63,5 +70,28 @@ impl DrTopology {
             .iter()
             .map(|real| real.start_http_server(real.name(), HTTP_PORT))
             .collect()
+    }
+
+    /// Starts `xlb run` on the director, forwarding on its `eth0` with `config` as its
+    /// keepalived.conf, and returns it with its run directory (where `xlb status` finds
+    /// it) once the client's first request through the VIP is answered.
+    pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
+        let dir = self.director.dir();
+        let file = dir.join("keepalived.conf");
+        fs::write(&file, config)?;
+        let run_dir = dir.join("run");
+        let mut command = self.director.command(workspace_binary("xlb")?);
+        command.args(["run", "-f"]).arg(&file);
+        command
+            .args(["--interface", "eth0", "--run-dir"])
+            .arg(&run_dir);
+        let xlb = self.director.spawn("xlb", command)?;
+        wait_until(
+            "the first answer through the VIP",
+            XLB_START,
+            Duration::from_millis(50),
+            || self.client.http_get(self.vip),
+        )?;
+        Ok((xlb, run_dir))
     }
 }

@@ -6,7 +6,6 @@
 
 use std::{
     collections::BTreeSet,
-    fs,
     net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant},
@@ -14,10 +13,9 @@ use std::{
 
 use anyhow::{Context, ensure};
 use xlb::ctl::{self, Status};
-use xlb_testbed::{Child, DrTopology, require_root, wait_until, workspace_binary};
+use xlb_testbed::{Child, DrTopology, require_root, wait_until};
 
 const POLL: Duration = Duration::from_millis(50);
-const START: Duration = Duration::from_secs(15);
 /// Checkers run every `delay_loop` (1 s) and give up on a connection after
 /// `connect_timeout` (1 s) with no retry: a dead real is out of the tables within this.
 const CHECK_CYCLE: Duration = Duration::from_secs(2);
@@ -64,19 +62,7 @@ impl Director {
     /// Starts xlb with `config` and waits until the client's first request through the VIP
     /// is answered (checkers have run, neighbours are resolved).
     fn start(topo: &DrTopology, config: &str) -> anyhow::Result<Self> {
-        let dir = topo.director.dir();
-        let file = dir.join("keepalived.conf");
-        fs::write(&file, config)?;
-        let run_dir = dir.join("run");
-        let mut command = topo.director.command(workspace_binary("xlb")?);
-        command.args(["run", "-f"]).arg(&file);
-        command
-            .args(["--interface", "eth0", "--run-dir"])
-            .arg(&run_dir);
-        let xlb = topo.director.spawn("xlb", command)?;
-        wait_until("the first answer through the VIP", START, POLL, || {
-            topo.client.http_get(topo.vip)
-        })?;
+        let (xlb, run_dir) = topo.start_xlb(config)?;
         Ok(Self { _xlb: xlb, run_dir })
     }
 

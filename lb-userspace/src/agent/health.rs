@@ -1,32 +1,52 @@
-//! Which reals the checkers consider up.
+//! Which reals the checkers consider up, and what weight they give them.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
 };
 
 use crate::{
-    check::{CheckId, Transition},
-    config::{Config, ServiceTarget},
+    check::{CheckId, Transition, Verdict},
+    config::{Config, ServiceTarget, Weight},
     dataplane::ServiceKey,
 };
 
-/// The checkers currently failing, per real. A real is up while none of its checkers fails,
-/// as in keepalived.
+/// The last verdict of every checker, per real. A real is up while none of its checkers
+/// says down, as in keepalived, and its weight is its configured one plus what its
+/// checkers add, within what IPVS accepts.
 #[derive(Debug, Default)]
 pub struct Health {
-    failing: HashMap<(ServiceKey, SocketAddr), HashSet<usize>>,
+    verdicts: HashMap<(ServiceKey, SocketAddr), BTreeMap<usize, Verdict>>,
 }
 
 impl Health {
     pub fn is_up(&self, service: &ServiceKey, real: SocketAddr) -> bool {
-        !self.failing.contains_key(&(*service, real))
+        self.verdicts
+            .get(&(*service, real))
+            .is_none_or(|verdicts| verdicts.values().all(|v| v.is_up()))
     }
 
-    pub fn is_down(&self, id: &CheckId) -> bool {
-        self.failing
+    /// `configured` with every checker's adjustment.
+    pub fn weight(&self, service: &ServiceKey, real: SocketAddr, configured: Weight) -> Weight {
+        let delta: i64 = self
+            .verdicts
+            .get(&(*service, real))
+            .into_iter()
+            .flat_map(|verdicts| verdicts.values())
+            .map(|v| match v {
+                Verdict::Up { weight_delta } => *weight_delta,
+                Verdict::Down => 0,
+            })
+            .sum();
+        let weight = (i64::from(configured.get()) + delta).clamp(0, i64::from(Weight::MAX));
+        Weight::new(weight as u32).unwrap_or(configured)
+    }
+
+    pub fn verdict(&self, id: &CheckId) -> Option<Verdict> {
+        self.verdicts
             .get(&(id.service, id.real))
-            .is_some_and(|f| f.contains(&id.index))
+            .and_then(|verdicts| verdicts.get(&id.index))
+            .copied()
     }
 
     /// Records a checker's verdict; returns the real's new state when it changed.
@@ -37,19 +57,10 @@ impl Health {
             index,
         } = transition.id;
         let was_up = self.is_up(&service, real);
-        if transition.up {
-            if let Some(failing) = self.failing.get_mut(&(service, real)) {
-                failing.remove(&index);
-                if failing.is_empty() {
-                    self.failing.remove(&(service, real));
-                }
-            }
-        } else {
-            self.failing
-                .entry((service, real))
-                .or_default()
-                .insert(index);
-        }
+        self.verdicts
+            .entry((service, real))
+            .or_default()
+            .insert(index, transition.verdict);
         let is_up = self.is_up(&service, real);
         (was_up != is_up).then_some(is_up)
     }
@@ -75,10 +86,10 @@ impl Health {
                     .map(move |rs| ((key, rs.addr), rs.checks.len()))
             })
             .collect();
-        self.failing.retain(|real, failing| {
+        self.verdicts.retain(|real, verdicts| {
             let checks = present.get(real).copied().unwrap_or(0);
-            failing.retain(|index| *index < checks);
-            !failing.is_empty()
+            verdicts.retain(|index, _| *index < checks);
+            !verdicts.is_empty()
         });
     }
 }
@@ -99,51 +110,33 @@ mod tests {
         }
     }
 
+    /// Checker `index` says `verdict`.
+    fn says(index: usize, verdict: Verdict) -> Transition {
+        Transition {
+            id: id(index),
+            verdict,
+        }
+    }
+
+    fn up_by(weight_delta: i64) -> Verdict {
+        Verdict::Up { weight_delta }
+    }
+
     #[test]
     fn a_real_is_down_while_any_checker_fails() {
         let mut health = Health::default();
-        assert_eq!(
-            health.record(Transition {
-                id: id(0),
-                up: false
-            }),
-            Some(false)
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(1),
-                up: false
-            }),
-            None
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(0),
-                up: true
-            }),
-            None
-        );
-        assert_eq!(
-            health.record(Transition {
-                id: id(1),
-                up: true
-            }),
-            Some(true)
-        );
+        assert_eq!(health.record(says(0, Verdict::Down)), Some(false));
+        assert_eq!(health.record(says(1, Verdict::Down)), None);
+        assert_eq!(health.record(says(0, Verdict::UP)), None);
+        assert_eq!(health.record(says(1, Verdict::UP)), Some(true));
         assert!(health.is_up(&id(0).service, id(0).real));
     }
 
     #[test]
     fn reload_forgets_checkers_that_are_gone() {
         let mut health = Health::default();
-        health.record(Transition {
-            id: id(0),
-            up: false,
-        });
-        health.record(Transition {
-            id: id(1),
-            up: false,
-        });
+        health.record(says(0, Verdict::Down));
+        health.record(says(1, Verdict::Down));
         let config = parse_str(
             "t.conf",
             "virtual_server 203.0.113.10 80 {\n real_server 192.0.2.11 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
@@ -151,7 +144,31 @@ mod tests {
         .unwrap()
         .config;
         health.retain(&config);
-        assert!(health.is_down(&id(0)));
-        assert!(!health.is_down(&id(1)));
+        assert_eq!(health.verdict(&id(0)), Some(Verdict::Down));
+        assert_eq!(health.verdict(&id(1)), None);
+    }
+
+    #[test]
+    fn checkers_adjust_the_weight_within_bounds() {
+        let mut health = Health::default();
+        let weight = |health: &Health| {
+            health
+                .weight(&id(0).service, id(0).real, Weight::new(5).unwrap())
+                .get()
+        };
+        assert_eq!(weight(&health), 5);
+        health.record(says(0, up_by(5)));
+        health.record(says(1, up_by(-2)));
+        assert_eq!(weight(&health), 8);
+        health.record(says(1, up_by(-100)));
+        assert_eq!(weight(&health), 0);
+        health.record(says(1, up_by(i64::from(i32::MAX))));
+        assert_eq!(weight(&health), Weight::MAX);
+        assert_eq!(health.record(says(0, Verdict::Down)), Some(false));
+        assert_eq!(
+            weight(&health),
+            Weight::MAX,
+            "a checker that is down adds nothing"
+        );
     }
 }

@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use self::{health::Health, ownership::Ownership};
 use crate::{
     check,
-    config::{self, Config, Diagnostics, ServiceTarget},
+    config::{self, Config, Diagnostics, ServiceTarget, Weight},
     ctl,
     dataplane::{
         Conditions, Plan, ServiceKey,
@@ -142,11 +142,26 @@ impl Conditions for View<'_> {
     fn serves(&self, vip: IpAddr) -> bool {
         self.ownership.serves(vip)
     }
+
+    fn weight(&self, service: &ServiceKey, real: SocketAddr, configured: Weight) -> Weight {
+        self.health.weight(service, real, configured)
+    }
 }
 
 impl Agent {
-    /// Applies the current configuration and starts its checkers.
+    /// Starts the current configuration's checkers and applies it, with the verdicts the
+    /// checkers start from (reals under `alpha` start down).
     async fn start(&mut self, transitions: &mpsc::Sender<check::Transition>) {
+        let health = &self.health;
+        let starting = check::spawn_all(
+            &self.config,
+            |id| health.verdict(&id),
+            &mut self.checkers,
+            transitions,
+        );
+        for transition in starting {
+            self.health.record(transition);
+        }
         self.apply();
         let reals: HashSet<IpAddr> = self
             .config
@@ -155,13 +170,6 @@ impl Agent {
             .flat_map(|vs| vs.real_servers.iter().map(|rs| rs.addr.ip()))
             .collect();
         let _ = self.resolve.send(reals.into_iter().collect()).await;
-        let health = &self.health;
-        check::spawn_all(
-            &self.config,
-            |id| !health.is_down(&id),
-            &mut self.checkers,
-            transitions,
-        );
     }
 
     fn plan(&self) -> Plan {
@@ -186,22 +194,80 @@ impl Agent {
         }
     }
 
+    /// Follows a checker's new verdict: logs what it changes for its real as keepalived
+    /// does, runs the real's `notify_up` / `notify_down`, and applies the new plan.
     fn health_changed(&mut self, transition: check::Transition) {
         let id = transition.id;
-        if let Some(up) = self.health.record(transition) {
-            let (verb, prep) = if up {
-                ("Adding", "to")
-            } else {
-                ("Removing", "from")
+        let Some(rs) = self.real_server(&id).cloned() else {
+            return;
+        };
+        let service = &id.service;
+        let real = format!("[{}]:{}:{}", id.real.ip(), service.protocol, id.real.port());
+        let weight_before = self.health.weight(service, id.real, rs.weight);
+        let changed = self.health.record(transition);
+        let weight_after = self.health.weight(service, id.real, rs.weight);
+        if let Some(up) = changed {
+            // keepalived's wording: inhibited reals are enabled and disabled, others
+            // added and removed (xlb keeps the flows of either).
+            let (verb, prep) = match (up, rs.inhibit_on_failure) {
+                (true, false) => ("Adding", "to"),
+                (false, false) => ("Removing", "from"),
+                (true, true) => ("Enabling", "of"),
+                (false, true) => ("Disabling", "of"),
             };
+            info!("{verb} service {real} {prep} VS {service}");
+            let notify = if up { &rs.notify_up } else { &rs.notify_down };
+            if let Some(command) = notify {
+                self.notify(command);
+            }
+        }
+        if weight_before != weight_after {
             info!(
-                "{verb} service [{}]:{}:{} {prep} VS {}",
-                id.real.ip(),
-                id.service.protocol,
-                id.real.port(),
-                id.service
+                "Changing weight from {} to {} for {}active service {real} of VS {service}",
+                weight_before.get(),
+                weight_after.get(),
+                if self.health.is_up(service, id.real) {
+                    ""
+                } else {
+                    "in"
+                }
             );
+        }
+        if changed.is_some() || weight_before != weight_after {
             self.apply();
+        }
+    }
+
+    /// The configuration of the real a checker checks.
+    fn real_server(&self, id: &check::CheckId) -> Option<&config::RealServer> {
+        self.config
+            .virtual_servers
+            .iter()
+            .filter(|vs| {
+                vs.target == ServiceTarget::Addr(id.service.addr)
+                    && vs.protocol == id.service.protocol
+            })
+            .flat_map(|vs| &vs.real_servers)
+            .find(|rs| rs.addr == id.real)
+    }
+
+    /// Runs a real's notify script in the background, as keepalived does.
+    fn notify(&self, command: &config::Command) {
+        match check::script::Script::new(command, &self.config.global) {
+            Ok(script) => {
+                tokio::spawn(async move {
+                    match script.run(None).await {
+                        Ok(check::script::Ending::Exited(0)) => {}
+                        Ok(ending) => warn!("notify script {} {ending}", script.program()),
+                        Err(err) => warn!("cannot run notify script {}: {err}", script.program()),
+                    }
+                });
+            }
+            Err(err) => warn!(
+                "{}: notify script {} not run: {err}",
+                command.pos,
+                command.program()
+            ),
         }
     }
 
@@ -266,6 +332,7 @@ fn load(options: &Options) -> anyhow::Result<Config> {
             diags.error(&vs.pos, reason);
         }
     }
+    check::supports(&loaded.config, &mut diags);
     if let (Some(vs), true) = (
         loaded.config.virtual_servers.first(),
         options.interfaces.is_empty(),

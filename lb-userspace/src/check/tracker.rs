@@ -11,9 +11,20 @@ pub struct Step {
     pub wait: Duration,
 }
 
-/// The state of one checker: a failed probe is retried `retry` times, `delay_before_retry`
-/// apart, before the real is declared down; one success brings it back up. Between rounds
-/// the checker waits `delay_loop`.
+/// Where a checker starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// New to this run: down under `alpha`, else up with its first failure decisive, as
+    /// keepalived starts its checkers.
+    Fresh,
+    /// Restarted by a reload: keeps its verdict and counts failures from scratch.
+    Kept { up: bool },
+}
+
+/// The state of one checker: a failed probe of a real that is up is retried `retry`
+/// times, `delay_before_retry` apart, before the real is declared down; one success brings
+/// it back up. Between rounds, and after any failure while down, the checker waits
+/// `delay_loop`.
 #[derive(Clone, Debug)]
 pub struct Tracker {
     retry: u32,
@@ -24,16 +35,22 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A tracker starting from a known verdict: up for a new checker (as keepalived assumes
-    /// without `alpha`), the last verdict for one restarted by a reload.
-    pub fn new(timing: &CheckTiming, delay_loop: Duration, up: bool) -> Self {
+    pub fn new(timing: &CheckTiming, delay_loop: Duration, start: Start) -> Self {
+        let (up, failed) = match start {
+            Start::Fresh => (!timing.alpha, timing.retry),
+            Start::Kept { up } => (up, 0),
+        };
         Self {
             retry: timing.retry,
             delay_before_retry: timing.delay_before_retry,
             delay_loop,
-            failed: 0,
+            failed,
             up,
         }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
     }
 
     pub fn success(&mut self) -> Step {
@@ -47,6 +64,13 @@ impl Tracker {
     }
 
     pub fn failure(&mut self) -> Step {
+        let wait = self.delay_loop;
+        if !self.up {
+            return Step {
+                transition: None,
+                wait,
+            };
+        }
         self.failed += 1;
         if self.failed <= self.retry {
             return Step {
@@ -55,11 +79,10 @@ impl Tracker {
             };
         }
         self.failed = 0;
-        let transition = self.up.then_some(false);
         self.up = false;
         Step {
-            transition,
-            wait: self.delay_loop,
+            transition: Some(false),
+            wait,
         }
     }
 
@@ -78,7 +101,7 @@ mod tests {
             delay_before_retry: Duration::from_secs(2),
             ..CheckTiming::default()
         };
-        Tracker::new(&timing, Duration::from_secs(6), true)
+        Tracker::new(&timing, Duration::from_secs(6), Start::Kept { up: true })
     }
 
     const LOOP: Duration = Duration::from_secs(6);
@@ -169,7 +192,54 @@ mod tests {
             retry: 0,
             ..CheckTiming::default()
         };
-        let mut t = Tracker::new(&timing, LOOP, false);
+        let mut t = Tracker::new(&timing, LOOP, Start::Kept { up: false });
+        assert_eq!(t.failure().transition, None);
+        assert_eq!(t.success().transition, Some(true));
+    }
+
+    #[test]
+    fn a_real_that_is_down_is_not_retried() {
+        let mut t = tracker(2);
+        t.failure();
+        t.failure();
+        assert_eq!(t.failure().transition, Some(false));
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: None,
+                wait: LOOP
+            }
+        );
+    }
+
+    #[test]
+    fn a_fresh_checker_goes_down_on_its_first_failure() {
+        let timing = CheckTiming {
+            retry: 3,
+            delay_before_retry: RETRY,
+            ..CheckTiming::default()
+        };
+        let mut t = Tracker::new(&timing, LOOP, Start::Fresh);
+        assert!(t.is_up());
+        assert_eq!(
+            t.failure(),
+            Step {
+                transition: Some(false),
+                wait: LOOP
+            }
+        );
+        assert_eq!(t.success().transition, Some(true));
+        assert_eq!(t.failure().wait, RETRY, "retries once it has been up");
+    }
+
+    #[test]
+    fn alpha_starts_down_until_a_success() {
+        let timing = CheckTiming {
+            alpha: true,
+            ..CheckTiming::default()
+        };
+        let mut t = Tracker::new(&timing, LOOP, Start::Fresh);
+        assert!(!t.is_up());
         assert_eq!(t.failure().transition, None);
         assert_eq!(t.success().transition, Some(true));
     }

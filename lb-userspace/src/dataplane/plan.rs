@@ -69,6 +69,11 @@ pub trait Conditions {
     fn healthy(&self, service: &ServiceKey, real: SocketAddr) -> bool;
     /// Whether this director serves `vip` now (VRRP MASTER for it, or no VRRP for it).
     fn serves(&self, vip: IpAddr) -> bool;
+    /// The weight `real` of `service` has now, from its `configured` one (checkers such
+    /// as MISC_CHECK's `misc_dynamic` adjust it).
+    fn weight(&self, _service: &ServiceKey, _real: SocketAddr, configured: Weight) -> Weight {
+        configured
+    }
 }
 
 impl Plan {
@@ -90,7 +95,7 @@ impl Plan {
                     .iter()
                     .map(|rs| RealPlan {
                         addr: rs.addr,
-                        weight: rs.weight,
+                        weight: conditions.weight(&key, rs.addr, rs.weight),
                         healthy: conditions.healthy(&key, rs.addr),
                     })
                     .collect();

@@ -373,6 +373,21 @@ impl Check {
         }
     }
 
+    /// When it runs and how much failure it tolerates; FILE_CHECK and BFD_CHECK follow
+    /// something else and have none.
+    pub fn timing(&self) -> Option<&CheckTiming> {
+        match self {
+            Check::Tcp(c) => Some(&c.timing),
+            Check::Http(c) | Check::Ssl(c) => Some(&c.timing),
+            Check::Misc(c) => Some(&c.timing),
+            Check::Udp(c) => Some(&c.timing),
+            Check::Dns(c) => Some(&c.timing),
+            Check::Ping(c) => Some(&c.timing),
+            Check::Smtp(c) => Some(&c.timing),
+            Check::File(_) | Check::Bfd(_) => None,
+        }
+    }
+
     /// The keyword that introduces this checker.
     pub const fn keyword(&self) -> &'static str {
         match self {
@@ -410,7 +425,8 @@ pub struct HttpCheck {
     pub http_protocol: HttpProtocol,
     /// Send SNI (SSL_GET).
     pub enable_sni: bool,
-    /// Declare the real up after one success instead of `retry` + 1.
+    /// keepalived: fetch the URLs back to back, not one per `delay_loop`, at start and when
+    /// recovering. xlb always fetches all of them in one round.
     pub fast_recovery: bool,
 }
 
@@ -454,18 +470,42 @@ pub struct MiscCheck {
     pub timing: CheckTiming,
 }
 
-/// `UDP_CHECK { ... }`.
+/// `UDP_CHECK { ... }`: the real is up while a datagram to it draws no ICMP error (or,
+/// with `require_reply`, draws a fitting reply).
 #[derive(Clone, Debug, Serialize)]
 pub struct UdpCheck {
     pub pos: Pos,
     pub connect: CheckConnect,
     pub timing: CheckTiming,
+    /// What to send; keepalived sends 32 arbitrary bytes when `None`.
     pub payload: Option<Vec<u8>>,
-    /// `require_reply [HEX]`: a reply is needed (matching HEX when given).
-    pub require_reply: Option<Vec<u8>>,
+    /// `require_reply`: a reply must arrive within `connect_timeout`.
     pub reply_required: bool,
-    pub min_reply_length: Option<u32>,
-    pub max_reply_length: Option<u32>,
+    /// `require_reply HEX`: what the reply must start with.
+    pub require_reply: Option<HexPattern>,
+    /// Bounds on a required reply's length (keepalived's defaults: 0 and 255).
+    pub min_reply_length: u32,
+    pub max_reply_length: u32,
+}
+
+/// keepalived's `HEX_STR` for replies: bytes where an `X` digit matches any nibble.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HexPattern {
+    pub bytes: Vec<u8>,
+    /// Per byte, the bits that must equal `bytes`' (0x0f where the high digit was `X`).
+    pub mask: Vec<u8>,
+}
+
+impl HexPattern {
+    /// Whether `data` agrees with the pattern over their common length, as keepalived
+    /// compares a reply shorter than its pattern.
+    pub fn matches(&self, data: &[u8]) -> bool {
+        self.bytes
+            .iter()
+            .zip(&self.mask)
+            .zip(data)
+            .all(|((want, mask), got)| (want ^ got) & mask == 0)
+    }
 }
 
 /// `DNS_CHECK { ... }`.
@@ -536,8 +576,12 @@ pub struct CheckTiming {
     pub delay_before_retry: Duration,
     /// The checker's own `delay_loop`, overriding the service's.
     pub delay_loop: Option<Duration>,
-    /// `warmup`: a random delay up to this before the first check.
+    /// `warmup`: a random delay up to this before the first check; `None` is keepalived's
+    /// default, up to the checker's `delay_loop`.
     pub warmup: Option<Duration>,
+    /// `alpha`: the checker starts failed, so its real waits for a success (the checker's
+    /// own setting, or the real's, or the service's).
+    pub alpha: bool,
 }
 
 impl Default for CheckTiming {
@@ -549,6 +593,7 @@ impl Default for CheckTiming {
             delay_before_retry: Duration::from_secs(1),
             delay_loop: None,
             warmup: None,
+            alpha: false,
         }
     }
 }

@@ -3,17 +3,25 @@
 use std::time::Duration;
 
 use super::{
-    args, block, boolean, command_from, flag, one, parsed, renamed, set, set_some,
-    track::FILE_WEIGHT, track_weight, unknown, unsupported, value,
+    args, block, boolean, command_from, flag, one, parsed, renamed, set, set_some, track_weight,
+    unknown, unsupported, value,
 };
 use crate::config::{
     diag::Diagnostics,
     model::{
-        BfdCheck, Check, CheckConnect, CheckTiming, DnsCheck, FileCheck, HttpCheck, HttpProtocol,
-        MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck, Url,
+        BfdCheck, Check, CheckConnect, CheckTiming, DnsCheck, FileCheck, HexPattern, HttpCheck,
+        HttpProtocol, MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck, Url,
     },
-    tree::Node,
+    tree::{Arg, Node},
 };
+
+/// keepalived's `delay_before_retry` for HTTP_GET and SSL_GET when none is set.
+const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
+/// The bound of a FILE_CHECK's weight: a real's weight has room where a VRRP priority
+/// has not.
+const REAL_FILE_WEIGHT: i64 = i32::MAX as i64;
+/// keepalived's `retry` for DNS_CHECK when none is set.
+const DNS_RETRY: u32 = 3;
 
 /// Timing settings as written at one level (service, real or checker); unset ones fall
 /// through to the level above, then to keepalived's defaults.
@@ -24,6 +32,8 @@ pub(super) struct TimingDraft {
     delay_before_retry: Option<Duration>,
     pub(super) delay_loop: Option<Duration>,
     warmup: Option<Duration>,
+    /// Only a checker's own: a real's or service's `alpha` is the real's.
+    alpha: Option<bool>,
 }
 
 impl TimingDraft {
@@ -54,29 +64,50 @@ impl TimingDraft {
             delay_before_retry: self.delay_before_retry.or(above.delay_before_retry),
             delay_loop: self.delay_loop.or(above.delay_loop),
             warmup: self.warmup.or(above.warmup),
+            alpha: self.alpha.or(above.alpha),
         }
     }
 }
 
+/// What a real's checkers inherit that is not timing.
+pub(super) struct Inherited<'a> {
+    /// The HTTP `virtualhost` of the real, or else of the service.
+    pub(super) virtualhost: Option<&'a String>,
+    /// The real's resolved `alpha`.
+    pub(super) alpha: bool,
+    /// The service's `delay_loop`, resolved.
+    pub(super) delay_loop: Duration,
+}
+
 /// Fills a checker's timing from its own settings, then the levels above it (nearest
-/// first), and fills HTTP checkers' missing `virtualhost`.
-pub(super) fn resolve(check: &mut Check, levels: &[&TimingDraft], virtualhost: Option<&String>) {
+/// first), then the defaults keepalived gives its kind, and fills HTTP checkers' missing
+/// `virtualhost`.
+pub(super) fn resolve(check: &mut Check, levels: &[&TimingDraft], inherited: &Inherited) {
     let draft = levels
         .iter()
         .fold(TimingDraft::default(), |acc, level| acc.or(level));
+    // A service's own `delay_loop` is the service's; a real's or checker's overrides it.
+    let delay_loop = levels[..levels.len().saturating_sub(1)]
+        .iter()
+        .find_map(|l| l.delay_loop);
     let defaults = CheckTiming::default();
+    let (default_retry, default_delay_before_retry) = match check {
+        Check::Misc(_) => (0, defaults.delay_before_retry),
+        Check::Http(_) | Check::Ssl(_) => (defaults.retry, HTTP_DELAY_BEFORE_RETRY),
+        Check::Dns(_) => (DNS_RETRY, delay_loop.unwrap_or(inherited.delay_loop)),
+        _ => (defaults.retry, defaults.delay_before_retry),
+    };
     let resolved = CheckTiming {
         connect_timeout: draft.connect_timeout.unwrap_or(defaults.connect_timeout),
-        retry: draft.retry.unwrap_or(defaults.retry),
+        retry: draft.retry.unwrap_or(default_retry),
         delay_before_retry: draft
             .delay_before_retry
-            .unwrap_or(defaults.delay_before_retry),
-        // A service's own `delay_loop` is the service's; a real's or checker's overrides it.
-        delay_loop: levels[..levels.len().saturating_sub(1)]
-            .iter()
-            .find_map(|l| l.delay_loop),
+            .unwrap_or(default_delay_before_retry),
+        delay_loop,
         warmup: draft.warmup,
+        alpha: draft.alpha.unwrap_or(inherited.alpha),
     };
+    let virtualhost = inherited.virtualhost;
     match check {
         Check::Tcp(c) => c.timing = resolved,
         Check::Http(c) | Check::Ssl(c) => {
@@ -144,9 +175,6 @@ fn common(
     timing: &mut TimingDraft,
     diags: &mut Diagnostics,
 ) -> bool {
-    if timing.read(node, diags) {
-        return true;
-    }
     match node.name() {
         "connect_ip" => set_some(&mut connect.ip, node, diags, value::ip),
         "connect_port" => set_some(&mut connect.port, node, diags, value::port),
@@ -156,11 +184,20 @@ fn common(
         "fwmark" => set_some(&mut connect.fwmark, node, diags, |v| {
             value::integer(v, 0, u64::from(u32::MAX)).map(|n| n as u32)
         }),
-        "alpha" | "log_all_failures" => {
+        _ => return checker_option(node, timing, diags),
+    }
+    true
+}
+
+/// Keywords every checker takes, MISC_CHECK included; false for others.
+fn checker_option(node: &Node, timing: &mut TimingDraft, diags: &mut Diagnostics) -> bool {
+    match node.name() {
+        "alpha" => timing.alpha = boolean(node, diags).or(timing.alpha),
+        // xlb logs every failure of a checker whose real is up, as this asks.
+        "log_all_failures" => {
             boolean(node, diags);
-            unsupported(node, diags);
         }
-        _ => return false,
+        _ => return timing.read(node, diags),
     }
     true
 }
@@ -286,7 +323,7 @@ fn misc(node: &Node, timing: &mut TimingDraft, diags: &mut Diagnostics) -> Optio
     let mut timeout = None;
     let mut dynamic = false;
     for child in block(node, diags) {
-        if timing.read(child, diags) {
+        if checker_option(child, timing, diags) {
             continue;
         }
         match child.name() {
@@ -328,43 +365,93 @@ fn udp(
         connect: CheckConnect::default(),
         timing: CheckTiming::default(),
         payload: None,
-        require_reply: None,
         reply_required: false,
-        min_reply_length: None,
-        max_reply_length: None,
+        require_reply: None,
+        min_reply_length: 0,
+        max_reply_length: u32::from(u8::MAX),
     };
+    let length = |v: &str| value::integer(v, 0, u64::from(u16::MAX)).map(|n| n as u32);
     for child in block(node, diags) {
         if common(child, connect, timing, diags) {
             continue;
         }
         match child.name() {
-            "payload" => set_some(&mut check.payload, child, diags, hex),
-            "require_reply" => {
-                check.reply_required = true;
-                if let Some([pattern]) = args(child, 0, 1, diags) {
-                    check.require_reply = parsed(pattern, hex(&pattern.value), diags);
+            "payload" => {
+                if let Some(words) = args(child, 1, usize::MAX, diags) {
+                    check.payload =
+                        hex_words(child, words, false, diags).map(|pattern| pattern.bytes);
                 }
             }
-            "min_reply_length" => set_some(&mut check.min_reply_length, child, diags, value::count),
-            "max_reply_length" => set_some(&mut check.max_reply_length, child, diags, value::count),
+            "require_reply" => {
+                check.reply_required = true;
+                if let Some(words @ [_, ..]) = args(child, 0, usize::MAX, diags) {
+                    check.require_reply = hex_words(child, words, true, diags);
+                }
+            }
+            "min_reply_length" => set(&mut check.min_reply_length, child, diags, length),
+            "max_reply_length" => set(&mut check.max_reply_length, child, diags, length),
             _ => unknown(child, diags),
         }
+    }
+    if check.min_reply_length > check.max_reply_length {
+        diags.warning(
+            node.pos(),
+            format!(
+                "min_reply_length {} > max_reply_length {}: UDP_CHECK will always fail",
+                check.min_reply_length, check.max_reply_length
+            ),
+        );
     }
     check.connect = std::mem::take(connect);
     Some(Check::Udp(check))
 }
 
-/// Bytes written as hexadecimal digits.
-fn hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u32> = text
-        .chars()
-        .map(|c| c.to_digit(16))
-        .collect::<Option<_>>()
-        .ok_or_else(|| format!("'{text}' is not hexadecimal"))?;
-    if !digits.len().is_multiple_of(2) {
-        return Err(format!("'{text}' has an odd number of hexadecimal digits"));
+/// keepalived's free-form `HEX_STR`, its words joined by spaces: digits pair into bytes
+/// and a digit alone before a space is a byte of its own ("Ab12f 3" is AB 12 0F 03).
+/// With `wildcards`, an `X` digit matches any nibble.
+fn hex_words(
+    node: &Node,
+    words: &[Arg],
+    wildcards: bool,
+    diags: &mut Diagnostics,
+) -> Option<HexPattern> {
+    let text = words
+        .iter()
+        .map(|w| w.value.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let nibble = |c: char| match c.to_digit(16) {
+        Some(d) => Some((d as u8, 0x0f)),
+        None if wildcards && c.eq_ignore_ascii_case(&'x') => Some((0, 0)),
+        None => None,
+    };
+    let mut pattern = HexPattern {
+        bytes: Vec::new(),
+        mask: Vec::new(),
+    };
+    for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {
+        let digits: Option<Vec<(u8, u8)>> = word.chars().map(nibble).collect();
+        let Some(digits) = digits else {
+            diags.error(
+                node.pos(),
+                format!(
+                    "'{word}' is not hexadecimal{}",
+                    if wildcards { " (X for any digit)" } else { "" }
+                ),
+            );
+            return None;
+        };
+        for pair in digits.chunks(2) {
+            let (hi, lo) = match *pair {
+                [hi, lo] => (hi, lo),
+                [lo] => ((0, 0x0f), lo),
+                _ => continue,
+            };
+            pattern.bytes.push(hi.0 << 4 | lo.0);
+            pattern.mask.push(hi.1 << 4 | lo.1);
+        }
     }
-    Ok(digits.chunks(2).map(|p| (p[0] << 4 | p[1]) as u8).collect())
+    Some(pattern)
 }
 
 fn dns(
@@ -447,7 +534,7 @@ fn file(node: &Node, diags: &mut Diagnostics) -> Option<Check> {
             "track_file" => set_some(&mut track_file, child, diags, |v| Ok(v.to_string())),
             "weight" => {
                 let whole = [std::slice::from_ref(&child.keyword), &child.args].concat();
-                weight = track_weight(child, &whole, FILE_WEIGHT, diags);
+                weight = track_weight(child, &whole, REAL_FILE_WEIGHT, diags);
             }
             _ => unknown(child, diags),
         }

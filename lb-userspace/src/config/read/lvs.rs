@@ -188,15 +188,19 @@ impl RealDraft {
         vs_timing: &check::TimingDraft,
         default_weight: Weight,
     ) -> RealServer {
-        let virtualhost = self.virtualhost.as_ref().or(vs.virtualhost.as_ref());
-        for (mut check, timing) in self.checks {
-            check::resolve(&mut check, &[&timing, &self.timing, vs_timing], virtualhost);
-            self.real.checks.push(check);
-        }
         self.real.weight = self.weight.unwrap_or(default_weight);
         self.real.method = self.method.unwrap_or(vs.method);
         self.real.inhibit_on_failure = self.inhibit.unwrap_or(vs.inhibit_on_failure);
         self.real.alpha = self.alpha.unwrap_or(vs.alpha);
+        let inherited = check::Inherited {
+            virtualhost: self.virtualhost.as_ref().or(vs.virtualhost.as_ref()),
+            alpha: self.real.alpha,
+            delay_loop: vs.delay_loop,
+        };
+        for (mut check, timing) in self.checks {
+            check::resolve(&mut check, &[&timing, &self.timing, vs_timing], &inherited);
+            self.real.checks.push(check);
+        }
         self.real
     }
 }
@@ -547,5 +551,95 @@ mod tests {
         assert_eq!(ssl.virtualhost.as_deref(), Some("example.org"));
         assert_eq!(ssl.timing.retry, 2);
         assert_eq!(ssl.urls[0].status_codes, [200..=200, 301..=302]);
+    }
+
+    #[test]
+    fn checker_defaults_depend_on_the_kind() {
+        let (config, _) = read(
+            "virtual_server 203.0.113.1 53 {\n delay_loop 10\n real_server 192.0.2.1 53 {\n  \
+             MISC_CHECK {\n   misc_path /bin/true\n  }\n  DNS_CHECK {\n  }\n  \
+             HTTP_GET {\n   url {\n    path /\n   }\n  }\n  TCP_CHECK {\n  }\n }\n \
+             real_server 192.0.2.2 53 {\n  retry 5\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n }\n}\n",
+        );
+        let timing = |real: usize, i: usize| {
+            config.virtual_servers[0].real_servers[real].checks[i]
+                .timing()
+                .unwrap()
+                .clone()
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(
+            (timing(0, 0).retry, timing(0, 0).delay_before_retry),
+            (0, secs(1))
+        );
+        assert_eq!(
+            (timing(0, 1).retry, timing(0, 1).delay_before_retry),
+            (3, secs(10))
+        );
+        assert_eq!(
+            (timing(0, 2).retry, timing(0, 2).delay_before_retry),
+            (1, secs(3))
+        );
+        assert_eq!(
+            (timing(0, 3).retry, timing(0, 3).delay_before_retry),
+            (1, secs(1))
+        );
+        assert_eq!(
+            timing(1, 0).retry,
+            5,
+            "a real's retry beats the kind's default"
+        );
+    }
+
+    #[test]
+    fn alpha_is_the_checker_s_or_the_real_s() {
+        let (config, warnings) = read(
+            "virtual_server 203.0.113.1 80 {\n alpha\n real_server 192.0.2.1 80 {\n  \
+             TCP_CHECK {\n  }\n  TCP_CHECK {\n   alpha no\n  }\n  MISC_CHECK {\n   \
+             misc_path /bin/true\n   alpha false\n  }\n }\n}\n",
+        );
+        assert_eq!(warnings, "");
+        let alpha = |i: usize| {
+            config.virtual_servers[0].real_servers[0].checks[i]
+                .timing()
+                .unwrap()
+                .alpha
+        };
+        assert_eq!((alpha(0), alpha(1), alpha(2)), (true, false, false));
+    }
+
+    #[test]
+    fn udp_hex_strings_read_like_keepalived_s() {
+        let (config, _) = read(
+            "virtual_server 203.0.113.1 53 {\n protocol UDP\n real_server 192.0.2.1 53 {\n  \
+             UDP_CHECK {\n   payload Ab12f 3 456\n   require_reply 12 3X x4\n   \
+             max_reply_length 512\n  }\n }\n}\n",
+        );
+        let Check::Udp(udp) = &config.virtual_servers[0].real_servers[0].checks[0] else {
+            panic!("UDP_CHECK")
+        };
+        assert_eq!(
+            udp.payload.as_deref(),
+            Some(&[0xab, 0x12, 0x0f, 0x03, 0x45, 0x06][..])
+        );
+        let reply = udp.require_reply.as_ref().unwrap();
+        assert_eq!(reply.bytes, [0x12, 0x30, 0x04]);
+        assert_eq!(reply.mask, [0xff, 0xf0, 0x0f]);
+        assert!(reply.matches(&[0x12, 0x3a, 0xb4, 0x99]));
+        assert!(!reply.matches(&[0x13]));
+        assert_eq!((udp.min_reply_length, udp.max_reply_length), (0, 512));
+    }
+
+    #[test]
+    fn file_checks_take_weights_beyond_vrrp_s() {
+        let (config, _) = read(
+            "track_file tf {\n file /run/xlb-weight\n}\nvirtual_server 203.0.113.1 80 {\n \
+             real_server 192.0.2.1 80 {\n  FILE_CHECK {\n   track_file tf\n   weight 1000 reverse\n  }\n }\n}\n",
+        );
+        let Check::File(file) = &config.virtual_servers[0].real_servers[0].checks[0] else {
+            panic!("FILE_CHECK")
+        };
+        let weight = file.weight.unwrap();
+        assert_eq!((weight.weight, weight.reverse), (1000, true));
     }
 }
