@@ -5,11 +5,9 @@
 //! from the client. The director has no route to the VIP, so every answer went through the
 //! XDP program, and the demo checks the program's own counters before it says so.
 
-use std::{fs, time::Duration};
-
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
-use xlb_testbed::{DrTopology, is_root, wait_until};
+use xlb_testbed::{DrTopology, is_root};
 
 use crate::{build, cmd, setup};
 
@@ -61,24 +59,9 @@ pub fn run() -> anyhow::Result<()> {
     println!("\n== Topology: client 192.0.2.1, director 192.0.2.2 (xlb), reals 192.0.2.11-13");
     let topo = DrTopology::new("demo")?;
     let _servers = topo.start_http_servers()?;
-    let dir = topo.director.dir();
-    let config = dir.join("keepalived.conf");
-    fs::write(&config, CONFIG)?;
-    let run_dir = dir.join("run");
     println!("== keepalived.conf on the director:\n{CONFIG}");
-
-    let mut command = topo.director.command(&built.xlb);
-    command.args(["run", "-f"]).arg(&config);
-    command
-        .args(["--interface", "eth0", "--run-dir"])
-        .arg(&run_dir);
-    let xlb = topo.director.spawn("xlb", command)?.quiet();
-    wait_until(
-        "xlb to answer through the VIP",
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || topo.client.http_get(topo.vip),
-    )?;
+    let (xlb, run_dir) = topo.start_xlb(CONFIG)?;
+    let xlb = xlb.quiet();
 
     println!(
         "== {REQUESTS} requests from the client to http://{}/ (a new connection each)",
