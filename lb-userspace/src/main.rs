@@ -132,12 +132,18 @@ fn check(file: &Path, json: bool, host: bool, config_id: Option<String>) -> Exit
         }
     };
     eprint!("{}", loaded.warnings);
-    let mut ok = true;
-    if host {
-        let diags = config::host::check(&loaded.config);
-        eprint!("{diags}");
-        ok = !diags.has_errors();
+    // A valid keepalived.conf passes; what this xlb cannot run yet is still said, at its line.
+    let mut refused = config::Diagnostics::default();
+    agent::check_support(&loaded.config, &mut refused);
+    let mut diags = config::Diagnostics::default();
+    for d in refused.iter() {
+        diags.warning(&d.pos, format!("xlb run refuses this: {}", d.message));
     }
+    if host {
+        diags.extend(config::host::check(&loaded.config));
+    }
+    eprint!("{diags}");
+    let ok = !diags.has_errors();
     if json {
         match serde_json::to_string_pretty(&loaded.config) {
             Ok(text) => println!("{text}"),

@@ -321,18 +321,7 @@ fn load(options: &Options) -> anyhow::Result<Config> {
         warn!("{warning}");
     }
     let mut diags = Diagnostics::default();
-    for vs in &loaded.config.virtual_servers {
-        if !matches!(vs.target, ServiceTarget::Addr(_)) {
-            diags.error(
-                &vs.pos,
-                "only address:port services are supported by the XDP data plane yet",
-            );
-        }
-        if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
-            diags.error(&vs.pos, reason);
-        }
-    }
-    check::supports(&loaded.config, &mut diags);
+    check_support(&loaded.config, &mut diags);
     if let (Some(vs), true) = (
         loaded.config.virtual_servers.first(),
         options.interfaces.is_empty(),
@@ -346,6 +335,23 @@ fn load(options: &Options) -> anyhow::Result<Config> {
         return Err(report(diags));
     }
     Ok(loaded.config)
+}
+
+/// Reports, as errors at their lines, what in `config` this xlb cannot honour: what
+/// `xlb run` refuses to start with, and what `xlb check` warns an operator of beforehand.
+pub fn check_support(config: &Config, diags: &mut Diagnostics) {
+    for vs in &config.virtual_servers {
+        if !matches!(vs.target, ServiceTarget::Addr(_)) {
+            diags.error(
+                &vs.pos,
+                "only address:port services are supported by the XDP data plane yet",
+            );
+        }
+        if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
+            diags.error(&vs.pos, reason);
+        }
+    }
+    check::supports(config, diags);
 }
 
 /// Logs every diagnostic at its level and sums them up as one error.

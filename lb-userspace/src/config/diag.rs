@@ -76,6 +76,11 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
+    /// Appends everything `other` found, after what is here.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
     /// Reorders (stably) by `key`, e.g. into the order the lines were read.
     pub(crate) fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&Diagnostic) -> K) {
         self.0.sort_by_key(key);
