@@ -98,91 +98,55 @@ mod tests {
     fn tracker(retry: u32) -> Tracker {
         let timing = CheckTiming {
             retry,
-            delay_before_retry: Duration::from_secs(2),
+            delay_before_retry: RETRY,
             ..CheckTiming::default()
         };
-        Tracker::new(&timing, Duration::from_secs(6), Start::Kept { up: true })
+        Tracker::new(&timing, LOOP, Start::Kept { up: true })
     }
 
     const LOOP: Duration = Duration::from_secs(6);
     const RETRY: Duration = Duration::from_secs(2);
 
+    /// The steps a tracker can answer with, named by what the runner then does.
+    const IDLE: Step = Step {
+        transition: None,
+        wait: LOOP,
+    };
+    const RETRYING: Step = Step {
+        transition: None,
+        wait: RETRY,
+    };
+    const GOES_DOWN: Step = Step {
+        transition: Some(false),
+        wait: LOOP,
+    };
+    const COMES_UP: Step = Step {
+        transition: Some(true),
+        wait: LOOP,
+    };
+
     #[test]
     fn without_retries_one_failure_is_down() {
         let mut t = tracker(0);
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: Some(false),
-                wait: LOOP
-            }
-        );
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: LOOP
-            }
-        );
-        assert_eq!(
-            t.success(),
-            Step {
-                transition: Some(true),
-                wait: LOOP
-            }
-        );
+        assert_eq!(t.failure(), GOES_DOWN);
+        assert_eq!(t.failure(), IDLE);
+        assert_eq!(t.success(), COMES_UP);
     }
 
     #[test]
     fn retries_come_before_the_verdict() {
         let mut t = tracker(2);
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: RETRY
-            }
-        );
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: RETRY
-            }
-        );
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: Some(false),
-                wait: LOOP
-            }
-        );
+        assert_eq!(t.failure(), RETRYING);
+        assert_eq!(t.failure(), RETRYING);
+        assert_eq!(t.failure(), GOES_DOWN);
     }
 
     #[test]
     fn a_success_between_failures_resets_the_count() {
         let mut t = tracker(1);
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: RETRY
-            }
-        );
-        assert_eq!(
-            t.success(),
-            Step {
-                transition: None,
-                wait: LOOP
-            }
-        );
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: RETRY
-            }
-        );
+        assert_eq!(t.failure(), RETRYING);
+        assert_eq!(t.success(), IDLE);
+        assert_eq!(t.failure(), RETRYING);
         assert_eq!(t.failure().transition, Some(false));
     }
 
@@ -203,13 +167,7 @@ mod tests {
         t.failure();
         t.failure();
         assert_eq!(t.failure().transition, Some(false));
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: None,
-                wait: LOOP
-            }
-        );
+        assert_eq!(t.failure(), IDLE);
     }
 
     #[test]
@@ -221,13 +179,7 @@ mod tests {
         };
         let mut t = Tracker::new(&timing, LOOP, Start::Fresh);
         assert!(t.is_up());
-        assert_eq!(
-            t.failure(),
-            Step {
-                transition: Some(false),
-                wait: LOOP
-            }
-        );
+        assert_eq!(t.failure(), GOES_DOWN);
         assert_eq!(t.success().transition, Some(true));
         assert_eq!(t.failure().wait, RETRY, "retries once it has been up");
     }
@@ -247,12 +199,6 @@ mod tests {
     #[test]
     fn steady_success_reports_nothing() {
         let mut t = tracker(1);
-        assert_eq!(
-            t.success(),
-            Step {
-                transition: None,
-                wait: LOOP
-            }
-        );
+        assert_eq!(t.success(), IDLE);
     }
 }
