@@ -10,14 +10,16 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, ensure};
+use xlb::ctl::{self, ServiceStatus};
 use xlb_testbed::{
-    Capture, Child, Keepalived, Lan, Mark, Node, holds_for, require_root, wait_until,
+    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Node, Vrrp, holds_for, require_root,
+    wait_until,
 };
 
 const POLL: Duration = Duration::from_millis(10);
@@ -588,4 +590,91 @@ fn drop_vrrp(node: &Node) -> anyhow::Result<()> {
         ],
     )
     .map(drop)
+}
+
+/// The data plane follows VRRP: of two directors running `xlb run` with the same virtual
+/// server, only the master forwards. The master crashes: the backup takes the VIP and
+/// forwards new connections. The old master comes back with a lower priority: it stays
+/// backup, its service on standby, and forwards nothing.
+#[test]
+fn only_the_master_director_forwards() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = FailoverTopology::new("vrrp-dp")?;
+    let _servers = topo.start_http_servers()?;
+    let vip = topo.vip.ip();
+    let timers = |priority| Vrrp {
+        version: 3,
+        advert_int: Duration::from_millis(100),
+        priority,
+    };
+    let config = |priority| {
+        format!(
+            "{}{}",
+            topo.vrrp_instance(timers(priority)),
+            topo.virtual_server()
+        )
+    };
+    let [dir1, dir2] = &topo.directors;
+    let (mut master, master_run) = dir1.spawn_xlb("xlb", &config(HIGH), &["eth0"])?;
+    let (_backup, backup_run) = dir2.spawn_xlb("xlb", &config(LOW), &["eth0"])?;
+    wait_until("an answer through the VIP", ELECTION, POLL, || {
+        topo.client.http_get(topo.vip)
+    })?;
+    holding(dir1, vip, true)?;
+    wait_until("dir1 active and dir2 on standby", ELECTION, POLL, || {
+        ensure!(service(&master_run)?.active, "dir1's service on standby");
+        ensure!(!service(&backup_run)?.active, "dir2's service active");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    ensure!(new_flows(&backup_run)? == 0, "dir2 forwarded as backup");
+
+    master.kill()?;
+    let crashed = Instant::now();
+    let bound = Instance::new(3, "0.1", LOW).master_down_interval() + MARGIN;
+    wait_until("dir2 to take the VIP", bound, POLL, || {
+        holding(dir2, vip, true)
+    })?;
+    eprintln!("dir2 took the VIP {:?} after the crash", crashed.elapsed());
+    wait_until("an answer through dir2", ANNOUNCE, POLL, || {
+        topo.client.http_get(topo.vip)
+    })?;
+    ensure!(
+        service(&backup_run)?.active,
+        "dir2's service still on standby"
+    );
+    ensure!(new_flows(&backup_run)? > 0, "dir2 forwarded nothing");
+
+    let (_rejoined, rejoined_run) = dir1.spawn_xlb("xlb-again", &config(LOW / 2), &["eth0"])?;
+    wait_until("dir1 back, on standby", ELECTION, POLL, || {
+        holding(dir1, vip, false)?;
+        ensure!(!service(&rejoined_run)?.active, "dir1's service active");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let before = new_flows(&backup_run)?;
+    let answers = topo.client.http_get_many(topo.vip, 10)?;
+    ensure!(answers.failures().is_empty(), "{:?}", answers.failures());
+    ensure!(new_flows(&rejoined_run)? == 0, "dir1 forwarded as backup");
+    ensure!(
+        new_flows(&backup_run)? >= before + 10,
+        "dir2 did not forward every new connection"
+    );
+    holding(dir2, vip, true)
+}
+
+/// The one service of a director's `xlb status`.
+fn service(run_dir: &Path) -> anyhow::Result<ServiceStatus> {
+    ctl::status(run_dir)?
+        .services
+        .into_iter()
+        .next()
+        .context("no service in the status")
+}
+
+/// The connections a director's XDP program has scheduled.
+fn new_flows(run_dir: &Path) -> anyhow::Result<u64> {
+    Ok(service(run_dir)?
+        .reals
+        .iter()
+        .map(|r| r.counters.new_flows)
+        .sum())
 }
