@@ -1,13 +1,12 @@
 //! The LVS-DR topology of the foundation's end-to-end tests and of the demo.
 
 use std::{
-    fs,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::PathBuf,
     time::Duration,
 };
 
-use crate::{Child, HttpServer, Lan, Node, wait_until, workspace_binary};
+use crate::{Child, HttpServer, Lan, Node, wait_until};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -76,16 +75,7 @@ impl DrTopology {
     /// keepalived.conf, and returns it with its run directory (where `xlb status` finds
     /// it) once the client's first request through the VIP is answered.
     pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
-        let dir = self.director.dir();
-        let file = dir.join("keepalived.conf");
-        fs::write(&file, config)?;
-        let run_dir = dir.join("run");
-        let mut command = self.director.command(workspace_binary("xlb")?);
-        command.args(["run", "-f"]).arg(&file);
-        command
-            .args(["--interface", "eth0", "--run-dir"])
-            .arg(&run_dir);
-        let xlb = self.director.spawn("xlb", command)?;
+        let (xlb, run_dir) = self.director.spawn_xlb("xlb", config, &["eth0"])?;
         wait_until(
             "the first answer through the VIP",
             XLB_START,

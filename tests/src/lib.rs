@@ -19,26 +19,34 @@
 //! # }
 //! ```
 
+mod addrs;
 mod bins;
+mod capture;
 mod child;
 mod dr;
 mod exec;
+mod failover;
 mod http;
+mod keepalived;
 mod lan;
 mod netns;
 mod privilege;
 mod static_net;
 mod wait;
 mod xdp_pass;
+mod xlb;
 
 pub use bins::workspace_binary;
+pub use capture::{Capture, Mark};
 pub use child::Child;
 pub use dr::DrTopology;
+pub use failover::{FailoverTopology, Vrrp};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
+pub use keepalived::Keepalived;
 pub use lan::{Lan, MacAddr, Node};
 pub use netns::Netns;
 /// For [`Child::signal`].
 pub use nix::sys::signal::Signal;
 pub use privilege::{is_root, note_skip};
 pub use static_net::StaticNet;
-pub use wait::{Ready, wait_until};
+pub use wait::{Ready, holds_for, wait_until};

@@ -64,6 +64,32 @@ pub fn wait_until<R: Ready>(
     }
 }
 
+/// Checks `check` every `poll` for `period` and fails as soon as it does not hold: how a
+/// test asserts that something stays true (a backup keeps off a live master's VIP) rather
+/// than that it becomes true.
+pub fn holds_for<R: Ready>(
+    what: &str,
+    period: Duration,
+    poll: Duration,
+    mut check: impl FnMut() -> R,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        if let Err(reason) = check().ready() {
+            let after = start.elapsed();
+            match reason {
+                Some(reason) => bail!("{what} stopped holding after {after:?}: {reason}"),
+                None => bail!("{what} stopped holding after {after:?}"),
+            }
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= period {
+            return Ok(());
+        }
+        thread::sleep(poll.min(period - elapsed));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +117,24 @@ mod tests {
         assert!(err.contains("a miracle"), "{err}");
         assert!(err.contains("still nothing"), "{err}");
         assert!(err.contains("20ms"), "{err}");
+    }
+
+    #[test]
+    fn holds_for_fails_once_the_condition_breaks() {
+        let mut calls = 0;
+        let err = holds_for("the first two calls", Duration::from_secs(5), POLL, || {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("the first two calls stopped holding"), "{err}");
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn holds_for_passes_when_the_condition_lasts() {
+        holds_for("truth", Duration::from_millis(20), POLL, || true).unwrap();
     }
 
     #[test]
