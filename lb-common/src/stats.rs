@@ -47,10 +47,12 @@ pub enum Event {
     Tx = 7,
     /// Sent out of another interface.
     Redirect = 8,
+    /// A real's answer to a NAT connection, its source rewritten back to the VIP.
+    NatAnswer = 9,
 }
 
 impl Event {
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -62,6 +64,7 @@ impl Event {
         Event::NotOnLink,
         Event::Tx,
         Event::Redirect,
+        Event::NatAnswer,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -76,6 +79,7 @@ impl Event {
             Event::NotOnLink => "not_on_link",
             Event::Tx => "tx",
             Event::Redirect => "redirect",
+            Event::NatAnswer => "nat_answer",
         }
     }
 }

@@ -5,7 +5,7 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    maps::{Flow, FlowKey, Real, Service, VipKey},
+    maps::{Flow, FlowKey, Real, Service, VipKey, method},
     stats::Event,
 };
 
@@ -13,6 +13,7 @@ use crate::{
     forward,
     headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
     maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
+    nat,
 };
 
 /// The verdict for one frame. Anything that is not traffic for a virtual service leaves
@@ -31,11 +32,12 @@ pub fn packet(ctx: &XdpContext) -> u32 {
 
 #[inline(always)]
 fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
-    let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
+    let Some(ip_ptr) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
         return pass(Event::Truncated);
     };
-    // SAFETY: bounds checked by `at`; the header is only read here.
-    let ip = unsafe { &*ip };
+    // SAFETY: bounds checked by `at`; the header is only read through this reference, and
+    // only NAT's rewrite, after the last read, writes it.
+    let ip = unsafe { &*ip_ptr };
     let header_len = ip.header_len();
     if header_len < Ipv4Hdr::MIN_LEN {
         return pass(Event::Truncated);
@@ -46,7 +48,8 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
     if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
         return pass(Event::NotVip);
     }
-    let Some(ports) = headers::at::<Ports>(ctx, EthHdr::LEN + header_len) else {
+    let l4 = EthHdr::LEN + header_len;
+    let Some(ports) = headers::at::<Ports>(ctx, l4) else {
         return pass(Event::Truncated);
     };
     // SAFETY: bounds checked by `at`.
@@ -60,7 +63,7 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
     };
     // SAFETY: services are never updated in place (see `VIPS`), so the value stays coherent.
     let Some(service) = (unsafe { VIPS.get(&vip) }) else {
-        return pass(Event::NotVip);
+        return nat::answer_v4(ctx, eth, ip_ptr, l4, ports).unwrap_or_else(|| pass(Event::NotVip));
     };
     let flow = FlowKey {
         src: Addr::from_v4_raw(ip.src),
@@ -71,12 +74,17 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
         family: Family::V4 as u8,
         _pad: [0; 2],
     };
-    let Some((index, real, new_flow)) = pinned_real(&flow).or_else(|| schedule(service, &flow))
-    else {
+    let nat = service.method == method::NAT;
+    let pinned = pinned_real(&flow).filter(|(_, real, _)| !nat || nat::is_live(&flow, real));
+    let Some((index, real, new_flow)) = pinned.or_else(|| schedule(service, &flow)) else {
         maps::count(Event::NoReal);
         return xdp_action::XDP_DROP;
     };
-    let verdict = forward::direct(ctx, eth, &real);
+    let verdict = if nat {
+        nat::forward_v4(ctx, eth, ip_ptr, l4, &flow, &real)
+    } else {
+        forward::direct(ctx, eth, &real)
+    };
     if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
         let bytes = (ctx.data_end() - ctx.data()) as u64;
         maps::account(service.id, index, bytes, new_flow);

@@ -2,9 +2,9 @@
 
 use aya_ebpf::programs::XdpContext;
 
+pub use lb_common::maps::{IPPROTO_TCP, IPPROTO_UDP};
+
 pub const ETH_P_IP: u16 = 0x0800;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -53,6 +53,27 @@ pub struct Ports {
     pub src: u16,
     /// Network byte order.
     pub dst: u16,
+}
+
+#[repr(C)]
+pub struct TcpHdr {
+    pub ports: Ports,
+    pub seq: u32,
+    pub ack: u32,
+    pub data_offset: u8,
+    /// [`lb_common::conn::tcp_flags`].
+    pub flags: u8,
+    pub window: u16,
+    pub check: u16,
+    pub urgent: u16,
+}
+
+#[repr(C)]
+pub struct UdpHdr {
+    pub ports: Ports,
+    pub len: u16,
+    /// Zero over IPv4 when the sender computed none.
+    pub check: u16,
 }
 
 /// A `T` at `offset` bytes into the packet, or `None` when the packet ends before it does.

@@ -16,6 +16,7 @@ use aya::{
 };
 use lb_common::{
     Addr, Family,
+    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, table_base,
@@ -28,7 +29,7 @@ use tracing::{debug, info};
 pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
 use super::{Plan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, Scheduler};
+use crate::config::{ForwardMethod, LvsTimeouts, Scheduler};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
@@ -98,12 +99,18 @@ enum Ring {
     Weighted,
 }
 
-fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
-    if method != ForwardMethod::Dr {
-        return Err(format!(
+/// The program's code for `method`, if it forwards that way.
+fn method_code(method: ForwardMethod) -> Result<u8, String> {
+    match method {
+        ForwardMethod::Dr => Ok(method::DR),
+        ForwardMethod::Nat => Ok(method::NAT),
+        ForwardMethod::Tun => Err(format!(
             "lb_kind {method:?} is not supported by the XDP data plane yet"
-        ));
+        )),
     }
+}
+
+fn ring(scheduler: Scheduler) -> Result<Ring, String> {
     match scheduler {
         Scheduler::Rr => Ok(Ring::RoundRobin),
         Scheduler::Wrr => Ok(Ring::Weighted),
@@ -116,7 +123,8 @@ fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
 
 /// Whether the XDP program can forward such a service, or why not.
 pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
-    ring(scheduler, method).map(|_| ())
+    method_code(method)?;
+    ring(scheduler).map(|_| ())
 }
 
 /// A service as last written to the maps.
@@ -142,18 +150,23 @@ pub struct XdpDataPlane {
     /// Per real slot: the generation of its current occupant.
     generations: Vec<u32>,
     applied: HashMap<ServiceKey, Applied>,
+    timeouts: Timeouts,
     forwarding: Vec<Forwarding>,
 }
 
 impl XdpDataPlane {
     /// Loads the program into the kernel, attached nowhere yet. `flows` sizes the flow
-    /// table.
+    /// table, and the NAT connection table alike.
     pub fn load(flows: Option<u32>) -> Result<Self, XdpError> {
+        let flows = flows.unwrap_or(DEFAULT_FLOWS);
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries(name::FLOWS, flows.unwrap_or(DEFAULT_FLOWS))
+            .map_max_entries(name::FLOWS, flows)
+            .map_max_entries(name::NAT_CONNS, flows)
             .load(OBJECT)?;
         program_mut(&mut ebpf)?.load()?;
-        let maps = Maps::take(&mut ebpf)?;
+        let mut maps = Maps::take(&mut ebpf)?;
+        let timeouts = Timeouts::IPVS;
+        maps.set_timeouts(&timeouts)?;
         Ok(Self {
             ebpf,
             maps,
@@ -161,6 +174,7 @@ impl XdpDataPlane {
             reals: Slots::new(MAX_REALS),
             generations: vec![0; MAX_REALS as usize],
             applied: HashMap::new(),
+            timeouts,
             forwarding: Vec::new(),
         })
     }
@@ -189,6 +203,11 @@ impl XdpDataPlane {
 
     /// Makes the maps say what `plan` says, touching only what changed.
     pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        let timeouts = timeouts(&plan.timeouts);
+        if timeouts != self.timeouts {
+            self.maps.set_timeouts(&timeouts)?;
+            self.timeouts = timeouts;
+        }
         let gone: Vec<ServiceKey> = self
             .applied
             .keys()
@@ -205,10 +224,12 @@ impl XdpDataPlane {
     }
 
     fn apply_service(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<(), XdpError> {
-        let ring = ring(plan.scheduler, plan.method).map_err(|reason| XdpError::Unsupported {
+        let unsupported = |reason| XdpError::Unsupported {
             service: *key,
             reason,
-        })?;
+        };
+        let method = method_code(plan.method).map_err(unsupported)?;
+        let ring = ring(plan.scheduler).map_err(unsupported)?;
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
@@ -249,7 +270,7 @@ impl XdpDataPlane {
             id,
             table: table_base(id, slot),
             table_len: table.len() as u32,
-            method: method::DR,
+            method,
             select: select::RING,
             _pad: [0; 2],
         };
@@ -421,6 +442,15 @@ fn vip_key(key: &ServiceKey) -> VipKey {
         key.addr.port(),
         key.protocol.number(),
     )
+}
+
+fn timeouts(config: &LvsTimeouts) -> Timeouts {
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    Timeouts {
+        tcp: nanos(config.tcp),
+        tcp_fin: nanos(config.tcp_fin),
+        udp: nanos(config.udp),
+    }
 }
 
 fn real_entry(addr: SocketAddr, generation: u32) -> Real {
