@@ -180,6 +180,14 @@ impl Node {
         Ok(())
     }
 
+    /// Adds IPv6 `addr/prefix_len` to `eth0`, usable at once (no duplicate address
+    /// detection: the test bed hands out unique addresses).
+    pub fn add_ipv6(&self, addr: Ipv6Addr, prefix_len: u8) -> anyhow::Result<()> {
+        let cidr = format!("{addr}/{prefix_len}");
+        self.ip(&["address", "add", &cidr, "dev", HOST_IFACE, "nodad"])?;
+        Ok(())
+    }
+
     /// Lets the kernel forward (and so `bpf_fib_lookup` resolve next hops) for packets
     /// arriving on `eth0`: what a director needs.
     pub fn enable_forwarding(&self) -> anyhow::Result<()> {
