@@ -5,6 +5,8 @@ use aya_ebpf::programs::XdpContext;
 pub use lb_common::maps::{IPPROTO_TCP, IPPROTO_UDP};
 
 pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const IPPROTO_FRAGMENT: u8 = 44;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -44,6 +46,29 @@ impl Ipv4Hdr {
     pub fn is_fragment(&self) -> bool {
         u16::from_be(self.frag_off) & 0x3fff != 0
     }
+}
+
+#[repr(C)]
+pub struct Ipv6Hdr {
+    pub version_class_flow: u32,
+    pub payload_len: u16,
+    pub next_header: u8,
+    pub hop_limit: u8,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+}
+
+impl Ipv6Hdr {
+    pub const LEN: usize = 40;
+}
+
+/// Whether IPv6 `next_header` is an extension header (RFC 8200 and the IANA list of IPv6
+/// extension header types) rather than the upper-layer protocol.
+pub const fn is_ipv6_extension(next_header: u8) -> bool {
+    matches!(
+        next_header,
+        0 | 43 | 44 | 51 | 60 | 135 | 139 | 140 | 253 | 254
+    )
 }
 
 /// The first four bytes of TCP and UDP headers.

@@ -16,8 +16,9 @@ use lb_common::{
 };
 
 use crate::{
+    balance::Packet,
     forward,
-    headers::{self, EthHdr, IPPROTO_TCP, Ipv4Hdr, Ports, TcpHdr, UdpHdr},
+    headers::{self, EthHdr, IPPROTO_TCP, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
     maps::{self, NAT_CONNS, TIMEOUTS},
 };
 
@@ -107,35 +108,81 @@ pub fn is_live(flow: &FlowKey, real: &Real) -> bool {
     }
 }
 
-/// Forwards a client's IPv4 packet of `flow` (its L4 header at `l4`) to `real`.
+/// Which address of the IP header a rewrite changes.
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Rewrites the IP header's `side` address from `old` to `new` (of family byte `family`),
+/// and the IPv4 header checksum with it; false when the header is cut short.
 #[inline(always)]
-pub fn forward_v4(
-    ctx: &XdpContext,
-    eth: *mut EthHdr,
-    ip: *mut Ipv4Hdr,
-    l4: usize,
-    flow: &FlowKey,
-    real: &Real,
-) -> u32 {
-    let Some(l4) = L4::at(ctx, flow.proto, l4) else {
+fn readdress(ctx: &XdpContext, family: u8, side: Side, old: &Addr, new: &Addr) -> bool {
+    if family == Family::V6 as u8 {
+        let Some(ip) = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN) else {
+            return false;
+        };
+        // SAFETY: bounds checked by `at`.
+        unsafe {
+            match side {
+                Side::Src => (*ip).src = new.0,
+                Side::Dst => (*ip).dst = new.0,
+            }
+        }
+    } else {
+        let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
+            return false;
+        };
+        // SAFETY: bounds checked by `at`.
+        unsafe {
+            match side {
+                Side::Src => (*ip).src = new.0[0],
+                Side::Dst => (*ip).dst = new.0[0],
+            }
+            (*ip).check = Delta::new().word32(old.0[0], new.0[0]).apply((*ip).check);
+        }
+    }
+    true
+}
+
+/// The change readdressing makes to the L4 checksum, whose pseudo-header holds the
+/// addresses, together with the port change.
+#[inline(always)]
+fn l4_delta(family: u8, (old, new): (&Addr, &Addr), (old_port, new_port): (u16, u16)) -> Delta {
+    let family = Family::from_raw(family).unwrap_or(Family::V4);
+    Delta::new()
+        .addr(old, new, family)
+        .word16(old_port, new_port)
+}
+
+/// Forwards a client's packet to `real`, readdressed to the real's address and port.
+#[inline(always)]
+pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
+    let flow = &packet.flow;
+    let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
         maps::count(Event::Truncated);
         return xdp_action::XDP_PASS;
     };
-    // Unresolved: dropped rather than passed, since the kernel would answer for the VIP
-    // itself; the client retries once the agent has resolved the real.
-    let Ok(fib) = forward::next_hop_v4(ctx, real.addr.0[0]) else {
+    // Not passed when unresolved: the kernel would answer for the VIP itself. The client
+    // retries once the agent has resolved the real.
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family) else {
         return xdp_action::XDP_DROP;
     };
-    let (old, new) = (flow.dst.0[0], real.addr.0[0]);
-    // SAFETY: `ip` and `l4` were bounds-checked against this packet.
+    if !readdress(ctx, flow.family, Side::Dst, &flow.dst, &real.addr) {
+        maps::count(Event::Truncated);
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: `l4` was bounds-checked against this packet.
     unsafe {
-        (*ip).dst = new;
-        (*ip).check = Delta::new().word32(old, new).apply((*ip).check);
         (*l4.ports).dst = real.port;
-        l4.fix(Delta::new().word32(old, new).word16(flow.dport, real.port));
+        l4.fix(l4_delta(
+            flow.family,
+            (&flow.dst, &real.addr),
+            (flow.dport, real.port),
+        ));
     }
     track(&answer_key(flow, real), flow, l4.flags);
-    forward::send(ctx, eth, &fib)
+    forward::send(ctx, packet.eth, &hop)
 }
 
 /// Records a packet of `flow` in its connection, creating the entry for a new one.
@@ -170,53 +217,40 @@ unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
 }
 
 /// A real's answer to a NAT connection, readdressed from the VIP and sent to the client;
-/// `None` when the IPv4 packet (L4 header at `l4`, ports `ports`) is no such answer.
+/// `None` when the packet is no such answer. Its [`Packet::flow`] is the real's side of the
+/// connection, which is how `NAT_CONNS` is keyed.
 #[inline(always)]
-pub fn answer_v4(
-    ctx: &XdpContext,
-    eth: *mut EthHdr,
-    ip: *mut Ipv4Hdr,
-    l4: usize,
-    ports: &Ports,
-) -> Option<u32> {
-    // SAFETY: the caller bounds-checked the header.
-    let (src, dst, proto) = unsafe { ((*ip).src, (*ip).dst, (*ip).proto) };
-    let key = FlowKey {
-        src: Addr::from_v4_raw(src),
-        dst: Addr::from_v4_raw(dst),
-        sport: ports.src,
-        dport: ports.dst,
-        proto,
-        family: Family::V4 as u8,
-        _pad: [0; 2],
-    };
-    let conn = NAT_CONNS.get_ptr_mut(&key)?;
+pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
+    let key = &packet.flow;
+    let conn = NAT_CONNS.get_ptr_mut(key)?;
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: a live map value.
     let (vip, vport) = unsafe {
-        if timeouts().expired(&*conn, proto, now) {
+        if timeouts().expired(&*conn, key.proto, now) {
             return None;
         }
-        ((*conn).vip.0[0], (*conn).vport)
+        ((*conn).vip, (*conn).vport)
     };
-    let Some(l4) = L4::at(ctx, proto, l4) else {
+    let Some(l4) = L4::at(ctx, key.proto, packet.l4) else {
         maps::count(Event::Truncated);
         return Some(xdp_action::XDP_PASS);
     };
-    // Unresolved: dropped, since the kernel would forward it with the real's address; the
+    // Not passed when unresolved: the kernel would forward it with the real's address. The
     // real retransmits once the agent has resolved the client's next hop.
-    let Ok(fib) = forward::next_hop_v4(ctx, dst) else {
+    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family) else {
         return Some(xdp_action::XDP_DROP);
     };
-    // SAFETY: as in `forward_v4`; `conn` is a live map value.
+    if !readdress(ctx, key.family, Side::Src, &key.src, &vip) {
+        maps::count(Event::Truncated);
+        return Some(xdp_action::XDP_PASS);
+    }
+    // SAFETY: `l4` was bounds-checked against this packet; `conn` is a live map value.
     unsafe {
-        (*ip).src = vip;
-        (*ip).check = Delta::new().word32(src, vip).apply((*ip).check);
         (*l4.ports).src = vport;
-        l4.fix(Delta::new().word32(src, vip).word16(ports.src, vport));
+        l4.fix(l4_delta(key.family, (&key.src, &vip), (key.sport, vport)));
         touch(conn, l4.flags, now);
     }
     maps::count(Event::NatAnswer);
-    Some(forward::send(ctx, eth, &fib))
+    Some(forward::send(ctx, packet.eth, &hop))
 }

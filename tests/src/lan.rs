@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     ops::Deref,
     os::fd::OwnedFd,
     sync::{Mutex, PoisonError},
@@ -28,6 +28,13 @@ impl MacAddr {
     pub fn for_ipv4(addr: Ipv4Addr) -> Self {
         let [a, b, c, d] = addr.octets();
         Self([0x02, 0x00, a, b, c, d])
+    }
+
+    /// The MAC the test bed gives a neighbour known only by IPv6 `addr`: `02:06` followed
+    /// by the address's last four bytes.
+    pub fn for_ipv6(addr: Ipv6Addr) -> Self {
+        let o = addr.octets();
+        Self([0x02, 0x06, o[12], o[13], o[14], o[15]])
     }
 }
 
@@ -170,6 +177,14 @@ impl Node {
     /// Routes `dest` (a prefix such as `203.0.113.0/24`) through `gateway` on the segment.
     pub fn add_route(&self, dest: &str, gateway: IpAddr) -> anyhow::Result<()> {
         self.ip(&["route", "add", dest, "via", &gateway.to_string()])?;
+        Ok(())
+    }
+
+    /// Adds IPv6 `addr/prefix_len` to `eth0`, usable at once (no duplicate address
+    /// detection: the test bed hands out unique addresses).
+    pub fn add_ipv6(&self, addr: Ipv6Addr, prefix_len: u8) -> anyhow::Result<()> {
+        let cidr = format!("{addr}/{prefix_len}");
+        self.ip(&["address", "add", &cidr, "dev", HOST_IFACE, "nodad"])?;
         Ok(())
     }
 

@@ -33,7 +33,7 @@ mod xdp_pass;
 
 pub use bins::workspace_binary;
 pub use child::Child;
-pub use dr::DrTopology;
+pub use dr::{DrTopology, ipv6_for};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
 pub use lan::{Lan, MacAddr, Node};
 pub use netns::Netns;

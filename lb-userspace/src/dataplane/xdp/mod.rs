@@ -8,7 +8,10 @@ pub mod neigh;
 mod slots;
 mod stats;
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -127,6 +130,17 @@ pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), Strin
     ring(scheduler).map(|_| ())
 }
 
+/// Whether the XDP program can forward from `vip` to `real`, or why not: it forwards each
+/// family within itself.
+pub fn supports_real(vip: IpAddr, real: IpAddr) -> Result<(), String> {
+    if vip.is_ipv4() == real.is_ipv4() {
+        return Ok(());
+    }
+    Err(format!(
+        "real server {real} and virtual server {vip} are of different families, which the XDP data plane does not forward between"
+    ))
+}
+
 /// A service as last written to the maps.
 #[derive(Debug)]
 struct Applied {
@@ -152,6 +166,10 @@ pub struct XdpDataPlane {
     applied: HashMap<ServiceKey, Applied>,
     timeouts: Timeouts,
     forwarding: Vec<Forwarding>,
+    /// Where the program is attached.
+    interfaces: Vec<String>,
+    /// Whether those forward IPv6 too.
+    ipv6_forwarding: bool,
 }
 
 impl XdpDataPlane {
@@ -176,20 +194,20 @@ impl XdpDataPlane {
             applied: HashMap::new(),
             timeouts,
             forwarding: Vec::new(),
+            interfaces: Vec::new(),
+            ipv6_forwarding: false,
         })
     }
 
-    /// Attaches to `interface`. Forwarding is switched on there if it is off: the kernel
-    /// only resolves next hops for the program on interfaces that forward. It is switched
-    /// back off when the data plane is dropped.
+    /// Attaches to `interface`. IPv4 forwarding is switched on there if it is off (IPv6
+    /// forwarding too once there are IPv6 services): the kernel only resolves next hops for
+    /// the program on interfaces that forward. It is switched back off when the data plane
+    /// is dropped.
     pub fn attach(&mut self, interface: &str, mode: Mode) -> Result<(), XdpError> {
-        self.forwarding
-            .extend(
-                Forwarding::enable(interface).map_err(|source| XdpError::Forwarding {
-                    interface: interface.to_string(),
-                    source,
-                })?,
-            );
+        self.enable_forwarding(Family::V4, interface)?;
+        if self.ipv6_forwarding {
+            self.enable_forwarding(Family::V6, interface)?;
+        }
         program_mut(&mut self.ebpf)?
             .attach(interface, mode.into())
             .map_err(|source| XdpError::Attach {
@@ -197,7 +215,31 @@ impl XdpDataPlane {
                 mode,
                 source,
             })?;
+        self.interfaces.push(interface.to_string());
         info!("XDP balancer attached to {interface} ({mode:?} mode)");
+        Ok(())
+    }
+
+    fn enable_forwarding(&mut self, family: Family, interface: &str) -> Result<(), XdpError> {
+        let guard =
+            Forwarding::enable(family, interface).map_err(|source| XdpError::Forwarding {
+                interface: interface.to_string(),
+                source,
+            })?;
+        self.forwarding.extend(guard);
+        Ok(())
+    }
+
+    /// IPv6 forwarding changes how a host treats router advertisements, so it is only
+    /// switched on once an IPv6 service needs it.
+    fn forward_ipv6(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        if self.ipv6_forwarding || !plan.services.keys().any(|k| k.addr.is_ipv6()) {
+            return Ok(());
+        }
+        for interface in self.interfaces.clone() {
+            self.enable_forwarding(Family::V6, &interface)?;
+        }
+        self.ipv6_forwarding = true;
         Ok(())
     }
 
@@ -208,6 +250,7 @@ impl XdpDataPlane {
             self.maps.set_timeouts(&timeouts)?;
             self.timeouts = timeouts;
         }
+        self.forward_ipv6(plan)?;
         let gone: Vec<ServiceKey> = self
             .applied
             .keys()
@@ -230,6 +273,9 @@ impl XdpDataPlane {
         };
         let method = method_code(plan.method).map_err(unsupported)?;
         let ring = ring(plan.scheduler).map_err(unsupported)?;
+        for real in &plan.reals {
+            supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;
+        }
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
@@ -487,4 +533,19 @@ fn selection_table(
         .iter()
         .map(|p| indices[*p as usize])
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reals_must_share_the_vip_family() {
+        let v4: IpAddr = "203.0.113.10".parse().unwrap();
+        let v6: IpAddr = "2001:db8::10".parse().unwrap();
+        assert_eq!(supports_real(v4, "192.0.2.11".parse().unwrap()), Ok(()));
+        assert_eq!(supports_real(v6, "2001:db8::11".parse().unwrap()), Ok(()));
+        assert!(supports_real(v4, v6).is_err());
+        assert!(supports_real(v6, v4).is_err());
+    }
 }
