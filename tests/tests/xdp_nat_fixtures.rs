@@ -3,7 +3,9 @@
 //! The namespace has the director's two sides as interfaces with static neighbours:
 //!
 //! - `lb0` 192.0.2.2/24, the reals' LAN: reals 192.0.2.11-13 resolved;
-//! - `lb1` 198.51.100.2/24, the clients' LAN: the client 198.51.100.7 resolved.
+//! - `lb1` 198.51.100.2/24, the clients' LAN: the client 198.51.100.7 resolved;
+//! - the same in IPv6: 2001:db8:2::2/64 on `lb0` with real 2001:db8:2::11, and
+//!   2001:db8:1::2/64 on `lb1` with client 2001:db8:1::7.
 //!
 //! Client packets arrive on `lb1` and leave on `lb0` readdressed to a real (port 8080 or
 //! 5353, not the VIP's); the reals' answers arrive on `lb0` and leave on `lb1` from the VIP.
@@ -11,12 +13,12 @@
 //! match also proves the program's incremental checksum updates.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     thread,
     time::Duration,
 };
 
-use etherparse::PacketBuilder;
+use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
 use lb_common::stats::Event;
 use xlb::{
     config,
@@ -39,6 +41,9 @@ const REALS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 13),
 ];
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
+const REAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x50);
 
 const CONFIG: &str = "
 virtual_server 203.0.113.50 80 {
@@ -53,6 +58,11 @@ virtual_server 203.0.113.50 53 {
     lb_kind NAT
     protocol UDP
     real_server 192.0.2.11 5353 { }
+}
+virtual_server 2001:db8:ff::50 80 {
+    lb_algo rr
+    lb_kind NAT
+    real_server 2001:db8:2::11 8080 { }
 }
 ";
 
@@ -94,6 +104,12 @@ impl Bed {
             net.add_neighbour("lb0", real).unwrap();
         }
         net.add_neighbour("lb1", CLIENT).unwrap();
+        net.add_ipv6_address("lb0", Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2), 64)
+            .unwrap();
+        net.add_ipv6_address("lb1", Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2), 64)
+            .unwrap();
+        net.add_ipv6_neighbour("lb0", REAL6).unwrap();
+        net.add_ipv6_neighbour("lb1", CLIENT6).unwrap();
         let mut dataplane = XdpDataPlane::load(Some(1024)).expect("load");
         let config = config::parse_str("nat.conf", CONFIG)
             .expect("config")
@@ -136,20 +152,34 @@ impl Bed {
     }
 }
 
-fn mac(addr: Ipv4Addr) -> [u8; 6] {
-    MacAddr::for_ipv4(addr).0
+/// The test bed's MAC for a host with address `addr`; the director's interfaces have the
+/// MACs of their IPv4 addresses.
+fn mac(addr: impl Into<IpAddr>) -> [u8; 6] {
+    match addr.into() {
+        IpAddr::V4(v4) => MacAddr::for_ipv4(v4).0,
+        IpAddr::V6(v6) => MacAddr::for_ipv6(v6).0,
+    }
+}
+
+/// A frame from `from` to `to` carrying an IP packet from `src` to `dst`.
+fn ip(from: [u8; 6], to: [u8; 6], src: IpAddr, dst: IpAddr) -> PacketBuilderStep<IpHeaders> {
+    let eth = PacketBuilder::ethernet2(from, to);
+    match (src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => eth.ipv4(src.octets(), dst.octets(), 64),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => eth.ipv6(src.octets(), dst.octets(), 64),
+        _ => panic!("{src} and {dst} are of different families"),
+    }
 }
 
 /// A TCP segment with `flags` (`"S"`, `"SA"`, `"A"`, `"FA"`) in a frame from `from` to `to`.
 fn tcp(
     (from, to): ([u8; 6], [u8; 6]),
-    (src, sport): (Ipv4Addr, u16),
-    (dst, dport): (Ipv4Addr, u16),
+    src: impl Into<SocketAddr>,
+    dst: impl Into<SocketAddr>,
     flags: &str,
 ) -> Vec<u8> {
-    let mut builder = PacketBuilder::ethernet2(from, to)
-        .ipv4(src.octets(), dst.octets(), 64)
-        .tcp(sport, dport, 1000, 64240);
+    let (src, dst) = (src.into(), dst.into());
+    let mut builder = ip(from, to, src.ip(), dst.ip()).tcp(src.port(), dst.port(), 1000, 64240);
     for flag in flags.chars() {
         builder = match flag {
             'S' => builder.syn(),
@@ -165,13 +195,13 @@ fn tcp(
 
 fn udp(
     (from, to): ([u8; 6], [u8; 6]),
-    (src, sport): (Ipv4Addr, u16),
-    (dst, dport): (Ipv4Addr, u16),
+    src: impl Into<SocketAddr>,
+    dst: impl Into<SocketAddr>,
 ) -> Vec<u8> {
+    let (src, dst) = (src.into(), dst.into());
     let mut frame = Vec::new();
-    PacketBuilder::ethernet2(from, to)
-        .ipv4(src.octets(), dst.octets(), 64)
-        .udp(sport, dport)
+    ip(from, to, src.ip(), dst.ip())
+        .udp(src.port(), dst.port())
         .write(&mut frame, b"query")
         .unwrap();
     frame
@@ -316,4 +346,32 @@ fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
         director_to_real(REALS[2], closing, "S"),
         "a reused port after expiry is a new connection, scheduled afresh"
     );
+}
+
+#[test]
+fn ipv6_is_translated_both_ways() {
+    let Some(bed) = Bed::new("nat-v6") else {
+        return;
+    };
+    let syn = tcp((mac(CLIENT6), mac(LB1)), (CLIENT6, 40030), (VIP6, 80), "S");
+    let out = bed.client_sends(&syn);
+    assert_eq!(out.action, XDP_REDIRECT);
+    assert_eq!(
+        out.frame,
+        tcp((mac(LB0), mac(REAL6)), (CLIENT6, 40030), (REAL6, 8080), "S")
+    );
+
+    let answer = tcp(
+        (mac(REAL6), mac(LB0)),
+        (REAL6, 8080),
+        (CLIENT6, 40030),
+        "SA",
+    );
+    let out = bed.real_sends(&answer);
+    assert_eq!(out.action, XDP_REDIRECT);
+    assert_eq!(
+        out.frame,
+        tcp((mac(LB1), mac(CLIENT6)), (VIP6, 80), (CLIENT6, 40030), "SA")
+    );
+    assert_eq!(bed.event(Event::NatAnswer), 1);
 }
