@@ -1,13 +1,11 @@
 //! The LVS-DR topology of the foundation's end-to-end tests and of the demo.
 
 use std::{
-    fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::PathBuf,
-    time::Duration,
 };
 
-use crate::{Child, HttpServer, Lan, Node, wait_until, workspace_binary};
+use crate::{Child, HttpServer, Lan, Node, director};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -21,8 +19,6 @@ const VIP_PREFIX: &str = "203.0.113.0/24";
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x10);
 const VIP6_PREFIX: &str = "2001:db8:203::/64";
 const HTTP_PORT: u16 = 80;
-/// How long `xlb run` may take to load, check the reals and answer through the VIP.
-const XLB_START: Duration = Duration::from_secs(15);
 
 /// A client, a director and three real servers `real1`..`real3` on one segment
 /// (192.0.2.0/24), with the VIP 203.0.113.10:80.
@@ -101,23 +97,9 @@ impl DrTopology {
 
     /// [`DrTopology::start_xlb`], waiting for an answer through `vip` instead.
     pub fn start_xlb_for(&self, config: &str, vip: SocketAddr) -> anyhow::Result<(Child, PathBuf)> {
-        let dir = self.director.dir();
-        let file = dir.join("keepalived.conf");
-        fs::write(&file, config)?;
-        let run_dir = dir.join("run");
-        let mut command = self.director.command(workspace_binary("xlb")?);
-        command.args(["run", "-f"]).arg(&file);
-        command
-            .args(["--interface", "eth0", "--run-dir"])
-            .arg(&run_dir);
-        let xlb = self.director.spawn("xlb", command)?;
-        wait_until(
-            "the first answer through the VIP",
-            XLB_START,
-            Duration::from_millis(50),
-            || self.client.http_get(vip),
-        )?;
-        Ok((xlb, run_dir))
+        director::start_xlb(&self.director, &["eth0"], config, || {
+            self.client.http_get(vip)
+        })
     }
 }
 

@@ -21,10 +21,12 @@
 
 mod bins;
 mod child;
+mod director;
 mod dr;
 mod exec;
 mod http;
 mod lan;
+mod nat;
 mod netns;
 mod privilege;
 mod static_net;
@@ -36,6 +38,7 @@ pub use child::Child;
 pub use dr::{DrTopology, ipv6_for};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
 pub use lan::{Lan, MacAddr, Node};
+pub use nat::NatTopology;
 pub use netns::Netns;
 /// For [`Child::signal`].
 pub use nix::sys::signal::Signal;

@@ -1,0 +1,37 @@
+//! `xlb run` on a director node, as the end-to-end topologies start it.
+
+use std::{fs, path::PathBuf, time::Duration};
+
+use crate::{Child, Node, wait_until, workspace_binary};
+
+/// How long `xlb run` may take to load, check the reals and answer through the VIP.
+const XLB_START: Duration = Duration::from_secs(15);
+
+/// Starts `xlb run` on `director`, attached to `interfaces`, with `config` as its
+/// keepalived.conf, and returns it with its run directory (where `xlb status` finds it)
+/// once `ready` succeeds (a client's first answer through the VIP).
+pub(crate) fn start_xlb<T>(
+    director: &Node,
+    interfaces: &[&str],
+    config: &str,
+    mut ready: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<(Child, PathBuf)> {
+    let dir = director.dir();
+    let file = dir.join("keepalived.conf");
+    fs::write(&file, config)?;
+    let run_dir = dir.join("run");
+    let mut command = director.command(workspace_binary("xlb")?);
+    command.args(["run", "-f"]).arg(&file);
+    for interface in interfaces {
+        command.args(["--interface", interface]);
+    }
+    command.arg("--run-dir").arg(&run_dir);
+    let xlb = director.spawn("xlb", command)?;
+    wait_until(
+        "the first answer through the VIP",
+        XLB_START,
+        Duration::from_millis(50),
+        &mut ready,
+    )?;
+    Ok((xlb, run_dir))
+}
