@@ -16,6 +16,8 @@ pub mod name {
     pub const REAL_STATS: &str = "REAL_STATS";
     pub const EVENTS: &str = "EVENTS";
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
+    pub const NAT_CONNS: &str = "NAT_CONNS";
+    pub const TIMEOUTS: &str = "TIMEOUTS";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -34,6 +36,10 @@ pub const NEIGH_MISSES_BYTES: u32 = 64 * 1024;
 pub const fn table_base(service: u32, slot: u32) -> u32 {
     (service * 2 + slot) * TABLE_SIZE
 }
+
+/// IP protocol numbers of what the balancer forwards.
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
 
 /// Key of `VIPS`: what a client packet is addressed to.
 #[repr(C)]
@@ -62,6 +68,9 @@ impl VipKey {
 pub mod method {
     /// Direct routing: rewrite the Ethernet header only.
     pub const DR: u8 = 0;
+    /// Masquerading: rewrite the destination to the real's address and port, and the
+    /// real's answers back to the VIP's.
+    pub const NAT: u8 = 1;
 }
 
 /// How the XDP program picks a real for a new flow.
@@ -111,7 +120,8 @@ impl Real {
     }
 }
 
-/// Key of `FLOWS`: a connection as the client sent it.
+/// Key of `FLOWS` (a connection as the client sent it) and of `NAT_CONNS` (a connection as
+/// the real answers it): source and destination as one packet carries them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FlowKey {
@@ -133,6 +143,22 @@ pub struct Flow {
     pub real: u32,
     /// [`Real::generation`] when the flow was scheduled.
     pub generation: u32,
+}
+
+/// Value of `NAT_CONNS`, keyed by a real's answer (real → client): what to rewrite its
+/// source back to, and how long the connection may live (see [`crate::conn`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatConn {
+    /// The VIP the client addressed.
+    pub vip: Addr,
+    /// Network byte order.
+    pub vport: u16,
+    /// One of [`crate::conn::state`].
+    pub state: u8,
+    pub _pad: [u8; 5],
+    /// `bpf_ktime_get_ns` when a packet of the connection last passed, either way.
+    pub last_seen: u64,
 }
 
 /// A next hop the XDP program found no neighbour entry for; the agent asks the kernel to
@@ -157,6 +183,8 @@ mod pod {
     unsafe impl aya::Pod for FlowKey {}
     unsafe impl aya::Pod for Flow {}
     unsafe impl aya::Pod for NeighMiss {}
+    unsafe impl aya::Pod for NatConn {}
+    unsafe impl aya::Pod for crate::conn::Timeouts {}
     unsafe impl aya::Pod for crate::stats::Counters {}
 }
 
@@ -173,6 +201,8 @@ mod tests {
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
         assert_eq!(size_of::<Flow>(), 8);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
+        assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
+        assert_eq!(size_of::<crate::conn::Timeouts>(), 3 * 8);
     }
 
     #[test]

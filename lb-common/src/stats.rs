@@ -47,10 +47,17 @@ pub enum Event {
     Tx = 7,
     /// Sent out of another interface.
     Redirect = 8,
+    /// An IPv6 extension header the program does not walk (other than a fragment header):
+    /// the ports are not where it looks, so the packet is passed to the kernel.
+    ExtensionHeader = 9,
+    /// A service whose forwarding method this program does not know: dropped.
+    UnknownMethod = 10,
+    /// A real's answer to a NAT connection, its source rewritten back to the VIP.
+    NatAnswer = 11,
 }
 
 impl Event {
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 12;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -62,6 +69,9 @@ impl Event {
         Event::NotOnLink,
         Event::Tx,
         Event::Redirect,
+        Event::ExtensionHeader,
+        Event::UnknownMethod,
+        Event::NatAnswer,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -76,6 +86,9 @@ impl Event {
             Event::NotOnLink => "not_on_link",
             Event::Tx => "tx",
             Event::Redirect => "redirect",
+            Event::ExtensionHeader => "extension_header",
+            Event::UnknownMethod => "unknown_method",
+            Event::NatAnswer => "nat_answer",
         }
     }
 }

@@ -5,15 +5,28 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    maps::{Flow, FlowKey, Real, Service, VipKey},
+    maps::{Flow, FlowKey, Real, Service, VipKey, method},
     stats::Event,
 };
 
 use crate::{
     forward,
-    headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
+    headers::{
+        self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
+        Ipv6Hdr, Ports,
+    },
     maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
+    nat,
 };
+
+/// A client packet that may be for a virtual service, as far as the balancer parsed it.
+pub struct Packet {
+    pub eth: *mut EthHdr,
+    /// Offset of the TCP or UDP header from the start of the frame.
+    pub l4: usize,
+    /// The connection, in either family; its destination is the VIP.
+    pub flow: FlowKey,
+}
 
 /// The verdict for one frame. Anything that is not traffic for a virtual service leaves
 /// untouched with `XDP_PASS`.
@@ -23,62 +36,123 @@ pub fn packet(ctx: &XdpContext) -> u32 {
         return pass(Event::Truncated);
     };
     // SAFETY: `at` checked that the header lies inside the packet.
-    match u16::from_be(unsafe { (*eth).proto }) {
+    let parsed = match u16::from_be(unsafe { (*eth).proto }) {
         ETH_P_IP => ipv4(ctx, eth),
-        _ => xdp_action::XDP_PASS,
+        ETH_P_IPV6 => ipv6(ctx, eth),
+        _ => return xdp_action::XDP_PASS,
+    };
+    match parsed {
+        Ok(packet) => balance(ctx, &packet),
+        Err(event) => pass(event),
     }
 }
 
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
-    let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
-        return pass(Event::Truncated);
-    };
+fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, Event> {
+    let ip = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN).ok_or(Event::Truncated)?;
     // SAFETY: bounds checked by `at`; the header is only read here.
     let ip = unsafe { &*ip };
     let header_len = ip.header_len();
     if header_len < Ipv4Hdr::MIN_LEN {
-        return pass(Event::Truncated);
+        return Err(Event::Truncated);
     }
     if ip.is_fragment() {
-        return pass(Event::Fragment);
+        return Err(Event::Fragment);
     }
-    if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
-        return pass(Event::NotVip);
+    let l4 = EthHdr::LEN + header_len;
+    let flow = flow_key(
+        ctx,
+        Family::V4,
+        ip.proto,
+        Addr::from_v4_raw(ip.src),
+        Addr::from_v4_raw(ip.dst),
+        l4,
+    )?;
+    Ok(Packet { eth, l4, flow })
+}
+
+/// Only the fixed header is read: a packet whose ports lie behind extension headers is
+/// left to the kernel, counted, rather than walked with a bounded loop on every packet.
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, Event> {
+    let ip = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN).ok_or(Event::Truncated)?;
+    // SAFETY: bounds checked by `at`; the header is only read here.
+    let ip = unsafe { &*ip };
+    match ip.next_header {
+        IPPROTO_FRAGMENT => return Err(Event::Fragment),
+        next if headers::is_ipv6_extension(next) => return Err(Event::ExtensionHeader),
+        _ => {}
     }
-    let Some(ports) = headers::at::<Ports>(ctx, EthHdr::LEN + header_len) else {
-        return pass(Event::Truncated);
-    };
+    let l4 = EthHdr::LEN + Ipv6Hdr::LEN;
+    let flow = flow_key(
+        ctx,
+        Family::V6,
+        ip.next_header,
+        Addr(ip.src),
+        Addr(ip.dst),
+        l4,
+    )?;
+    Ok(Packet { eth, l4, flow })
+}
+
+/// The connection a TCP or UDP packet belongs to; any other protocol is not for a VIP.
+#[inline(always)]
+fn flow_key(
+    ctx: &XdpContext,
+    family: Family,
+    proto: u8,
+    src: Addr,
+    dst: Addr,
+    l4: usize,
+) -> Result<FlowKey, Event> {
+    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        return Err(Event::NotVip);
+    }
+    let ports = headers::at::<Ports>(ctx, l4).ok_or(Event::Truncated)?;
     // SAFETY: bounds checked by `at`.
     let ports = unsafe { &*ports };
+    Ok(FlowKey {
+        src,
+        dst,
+        sport: ports.src,
+        dport: ports.dst,
+        proto,
+        family: family as u8,
+        _pad: [0; 2],
+    })
+}
 
+/// Finds the packet's service and real, and hands it to the service's forwarding method.
+#[inline(always)]
+fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
+    let flow = &packet.flow;
     let vip = VipKey {
-        addr: Addr::from_v4_raw(ip.dst),
-        port: ports.dst,
-        proto: ip.proto,
-        family: Family::V4 as u8,
+        addr: flow.dst,
+        port: flow.dport,
+        proto: flow.proto,
+        family: flow.family,
     };
     // SAFETY: services are never updated in place (see `VIPS`), so the value stays coherent.
     let Some(service) = (unsafe { VIPS.get(&vip) }) else {
-        return pass(Event::NotVip);
+        return nat::answer(ctx, packet).unwrap_or_else(|| pass(Event::NotVip));
     };
-    let flow = FlowKey {
-        src: Addr::from_v4_raw(ip.src),
-        dst: vip.addr,
-        sport: ports.src,
-        dport: ports.dst,
-        proto: ip.proto,
-        family: Family::V4 as u8,
-        _pad: [0; 2],
-    };
-    let Some((index, real, new_flow)) = pinned_real(&flow).or_else(|| schedule(service, &flow))
-    else {
+    let nat = service.method == method::NAT;
+    let pinned = pinned_real(flow).filter(|(_, real, _)| !nat || nat::is_live(flow, real));
+    let Some((index, real, new_flow)) = pinned.or_else(|| schedule(service, flow)) else {
         maps::count(Event::NoReal);
         return xdp_action::XDP_DROP;
     };
-    let verdict = forward::direct(ctx, eth, &real);
+    // What the client sent, before any encapsulation.
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    let verdict = match service.method {
+        method::DR => forward::direct(ctx, packet, &real),
+        method::NAT => nat::forward(ctx, packet, &real),
+        _ => {
+            maps::count(Event::UnknownMethod);
+            xdp_action::XDP_DROP
+        }
+    };
     if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
-        let bytes = (ctx.data_end() - ctx.data()) as u64;
         maps::account(service.id, index, bytes, new_flow);
     }
     verdict

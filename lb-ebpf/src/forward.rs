@@ -1,4 +1,4 @@
-//! Sending a packet on to its real.
+//! Sending a packet on to its real: the next hop from the kernel's FIB, and direct routing.
 
 use aya_ebpf::{
     EbpfContext as _,
@@ -12,62 +12,106 @@ use aya_ebpf::{
 use lb_common::{Addr, Family, maps::NeighMiss, maps::Real, stats::Event};
 
 use crate::{
+    balance::Packet,
     headers::EthHdr,
     maps::{self, NEIGH_MISSES},
 };
 
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 
 /// Direct routing: the IP packet is left as the client sent it (the real owns the VIP too);
 /// only the Ethernet header changes, to the real's MAC as the kernel's neighbour table
 /// knows it.
 #[inline(always)]
-pub fn direct(ctx: &XdpContext, eth: *mut EthHdr, real: &Real) -> u32 {
-    let ingress = ctx.ingress_ifindex() as u32;
+pub fn direct(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
+    let hop = match next_hop(ctx, &real.addr, real.family) {
+        Ok(hop) => hop,
+        Err(verdict) => return verdict,
+    };
+    if next_hop_addr(&hop) != real.addr {
+        maps::count(Event::NotOnLink);
+        return xdp_action::XDP_DROP;
+    }
+    send(ctx, packet.eth, &hop)
+}
+
+/// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and
+/// MACs. When there is none, the verdict to return, already counted; a missing neighbour
+/// entry is reported to the agent, and the packet passed so the kernel's own resolution
+/// starts too.
+#[inline(always)]
+pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8) -> Result<FibLookup, u32> {
     // SAFETY: an all-zero `bpf_fib_lookup` is the documented "no hints" request.
     let mut fib: FibLookup = unsafe { core::mem::zeroed() };
-    fib.family = AF_INET;
-    fib.ifindex = ingress;
-    fib.__bindgen_anon_4.ipv4_dst = real.addr.0[0];
+    fib.ifindex = ctx.ingress_ifindex() as u32;
+    if family == Family::V6 as u8 {
+        fib.family = AF_INET6;
+        fib.__bindgen_anon_4.ipv6_dst = dst.0;
+    } else {
+        fib.family = AF_INET;
+        fib.__bindgen_anon_4.ipv4_dst = dst.0[0];
+    }
     // SAFETY: `fib` is a valid request of the size we pass.
     let rc =
         unsafe { bpf_fib_lookup(ctx.as_ptr(), &mut fib, size_of::<FibLookup>() as i32, 0) } as u32;
-    // SAFETY: the kernel leaves the next hop in the field it read the destination from.
-    let next_hop = unsafe { fib.__bindgen_anon_4.ipv4_dst };
     match rc {
-        BPF_FIB_LKUP_RET_SUCCESS => {}
+        BPF_FIB_LKUP_RET_SUCCESS => Ok(fib),
         BPF_FIB_LKUP_RET_NO_NEIGH => {
             let miss = NeighMiss {
-                addr: Addr::from_v4_raw(next_hop),
+                addr: next_hop_addr(&fib),
                 ifindex: fib.ifindex,
-                family: Family::V4 as u8,
+                family: next_hop_family(&fib) as u8,
                 _pad: [0; 3],
             };
             // A full ring only means the agent already has plenty to resolve.
             let _ = NEIGH_MISSES.output::<NeighMiss>(&miss, 0);
             maps::count(Event::NeighMiss);
-            return xdp_action::XDP_PASS;
+            Err(xdp_action::XDP_PASS)
         }
         _ => {
             maps::count(Event::NoRoute);
-            return xdp_action::XDP_DROP;
+            Err(xdp_action::XDP_DROP)
         }
     }
-    if next_hop != real.addr.0[0] {
-        maps::count(Event::NotOnLink);
-        return xdp_action::XDP_DROP;
+}
+
+/// Where the kernel left the next hop: in the field it read the destination from, in the
+/// family it reports (an IPv4 route may have an IPv6 gateway).
+#[inline(always)]
+fn next_hop_family(fib: &FibLookup) -> Family {
+    if fib.family == AF_INET6 {
+        Family::V6
+    } else {
+        Family::V4
     }
+}
+
+#[inline(always)]
+fn next_hop_addr(fib: &FibLookup) -> Addr {
+    // SAFETY: both union members are plain words; the request was zeroed first.
+    unsafe {
+        match next_hop_family(fib) {
+            Family::V6 => Addr(fib.__bindgen_anon_4.ipv6_dst),
+            Family::V4 => Addr::from_v4_raw(fib.__bindgen_anon_4.ipv4_dst),
+        }
+    }
+}
+
+/// Addresses the frame to the next hop and sends it out of the interface the kernel chose.
+#[inline(always)]
+pub fn send(ctx: &XdpContext, eth: *mut EthHdr, hop: &FibLookup) -> u32 {
     // SAFETY: the caller bounds-checked the Ethernet header.
     unsafe {
-        (*eth).dst = fib.dmac;
-        (*eth).src = fib.smac;
+        (*eth).dst = hop.dmac;
+        (*eth).src = hop.smac;
     }
-    if fib.ifindex == ingress {
+    if hop.ifindex == ctx.ingress_ifindex() as u32 {
         maps::count(Event::Tx);
         xdp_action::XDP_TX
     } else {
         maps::count(Event::Redirect);
         // SAFETY: plain helper call; it returns the XDP action to take.
-        unsafe { bpf_redirect(fib.ifindex, 0) as u32 }
+        unsafe { bpf_redirect(hop.ifindex, 0) as u32 }
     }
 }

@@ -2,9 +2,11 @@
 
 use aya_ebpf::programs::XdpContext;
 
+pub use lb_common::maps::{IPPROTO_TCP, IPPROTO_UDP};
+
 pub const ETH_P_IP: u16 = 0x0800;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const IPPROTO_FRAGMENT: u8 = 44;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -46,6 +48,29 @@ impl Ipv4Hdr {
     }
 }
 
+#[repr(C)]
+pub struct Ipv6Hdr {
+    pub version_class_flow: u32,
+    pub payload_len: u16,
+    pub next_header: u8,
+    pub hop_limit: u8,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+}
+
+impl Ipv6Hdr {
+    pub const LEN: usize = 40;
+}
+
+/// Whether IPv6 `next_header` is an extension header (RFC 8200 and the IANA list of IPv6
+/// extension header types) rather than the upper-layer protocol.
+pub const fn is_ipv6_extension(next_header: u8) -> bool {
+    matches!(
+        next_header,
+        0 | 43 | 44 | 51 | 60 | 135 | 139 | 140 | 253 | 254
+    )
+}
+
 /// The first four bytes of TCP and UDP headers.
 #[repr(C)]
 pub struct Ports {
@@ -53,6 +78,27 @@ pub struct Ports {
     pub src: u16,
     /// Network byte order.
     pub dst: u16,
+}
+
+#[repr(C)]
+pub struct TcpHdr {
+    pub ports: Ports,
+    pub seq: u32,
+    pub ack: u32,
+    pub data_offset: u8,
+    /// [`lb_common::conn::tcp_flags`].
+    pub flags: u8,
+    pub window: u16,
+    pub check: u16,
+    pub urgent: u16,
+}
+
+#[repr(C)]
+pub struct UdpHdr {
+    pub ports: Ports,
+    pub len: u16,
+    /// Zero over IPv4 when the sender computed none.
+    pub check: u16,
 }
 
 /// A `T` at `offset` bytes into the packet, or `None` when the packet ends before it does.

@@ -6,9 +6,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use lb_common::{
+    conn::Timeouts,
     maps::{
-        DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, Real, Service,
-        TABLE_SIZE, VipKey,
+        DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, NatConn, Real,
+        Service, TABLE_SIZE, VipKey,
     },
     stats::{Counters, Event},
 };
@@ -33,6 +34,14 @@ pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 /// The agent sizes this at load time from the configuration.
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
+
+/// NAT connections by the real's side of them; sized like `FLOWS`.
+#[map]
+pub static NAT_CONNS: LruHashMap<FlowKey, NatConn> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
+
+/// One entry, written by the agent before it installs any service.
+#[map]
+pub static TIMEOUTS: Array<Timeouts> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static SERVICE_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(MAX_SERVICES, 0);

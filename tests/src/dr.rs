@@ -1,12 +1,11 @@
 //! The LVS-DR topology of the foundation's end-to-end tests and of the demo.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::PathBuf,
-    time::Duration,
 };
 
-use crate::{Child, HttpServer, Lan, Node, wait_until};
+use crate::{Child, HttpServer, Lan, Node, director};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -17,9 +16,9 @@ const REALS: [Ipv4Addr; 3] = [
 ];
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_PREFIX: &str = "203.0.113.0/24";
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x10);
+const VIP6_PREFIX: &str = "2001:db8:203::/64";
 const HTTP_PORT: u16 = 80;
-/// How long `xlb run` may take to load, check the reals and answer through the VIP.
-const XLB_START: Duration = Duration::from_secs(15);
 
 /// A client, a director and three real servers `real1`..`real3` on one segment
 /// (192.0.2.0/24), with the VIP 203.0.113.10:80.
@@ -71,17 +70,41 @@ impl DrTopology {
             .collect()
     }
 
+    /// Adds IPv6 beside IPv4: every host gets [`ipv6_for`] its IPv4 address on the
+    /// segment (2001:db8:2::/64), the reals hold the VIP 2001:db8:203::10 as well, and the
+    /// client routes 2001:db8:203::/64 via the director. Returns where clients connect.
+    pub fn add_ipv6(&self) -> anyhow::Result<SocketAddr> {
+        for node in [&self.client, &self.director]
+            .into_iter()
+            .chain(&self.reals)
+        {
+            node.add_ipv6(ipv6_for(node.addr()), 64)?;
+        }
+        for real in &self.reals {
+            real.accept_vip_directly(IpAddr::V6(VIP6))?;
+        }
+        self.client
+            .add_route(VIP6_PREFIX, IpAddr::V6(ipv6_for(DIRECTOR)))?;
+        Ok(SocketAddr::from((VIP6, HTTP_PORT)))
+    }
+
     /// Starts `xlb run` on the director, forwarding on its `eth0` with `config` as its
     /// keepalived.conf, and returns it with its run directory (where `xlb status` finds
     /// it) once the client's first request through the VIP is answered.
     pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
-        let (xlb, run_dir) = self.director.spawn_xlb("xlb", config, &["eth0"])?;
-        wait_until(
-            "the first answer through the VIP",
-            XLB_START,
-            Duration::from_millis(50),
-            || self.client.http_get(self.vip),
-        )?;
-        Ok((xlb, run_dir))
+        self.start_xlb_for(config, self.vip)
     }
+
+    /// [`DrTopology::start_xlb`], waiting for an answer through `vip` instead.
+    pub fn start_xlb_for(&self, config: &str, vip: SocketAddr) -> anyhow::Result<(Child, PathBuf)> {
+        director::start_xlb(&self.director, &["eth0"], config, || {
+            self.client.http_get(vip)
+        })
+    }
+}
+
+/// The IPv6 address [`DrTopology::add_ipv6`] gives the host with IPv4 address `v4`:
+/// 2001:db8:2:: and the last byte of `v4` (192.0.2.11 is 2001:db8:2::b).
+pub fn ipv6_for(v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, u16::from(v4.octets()[3]))
 }

@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     ops::Deref,
     os::fd::OwnedFd,
     sync::{Mutex, PoisonError},
@@ -28,6 +28,13 @@ impl MacAddr {
     pub fn for_ipv4(addr: Ipv4Addr) -> Self {
         let [a, b, c, d] = addr.octets();
         Self([0x02, 0x00, a, b, c, d])
+    }
+
+    /// The MAC the test bed gives a neighbour known only by IPv6 `addr`: `02:06` followed
+    /// by the address's last four bytes.
+    pub fn for_ipv6(addr: Ipv6Addr) -> Self {
+        let o = addr.octets();
+        Self([0x02, 0x06, o[12], o[13], o[14], o[15]])
     }
 }
 
@@ -98,15 +105,35 @@ impl Lan {
             "host name {name:?} must have 1 to {MAX_HOST_NAME} characters"
         );
         let ns = Netns::new(&format!("{}-{name}", self.tag))?;
+        let mac = self.cable(&ns, name, HOST_IFACE, addr)?;
+        Ok(Node {
+            ns,
+            name: name.to_owned(),
+            addr,
+            mac,
+        })
+    }
+
+    /// Cables interface `iface` of `host` to the switch, as `name` (its switch port is
+    /// `p-<name>`), with `addr` and the MAC [`MacAddr::for_ipv4`], link up. A host on two
+    /// segments (a director between clients and reals) is attached to one and cabled to
+    /// the other.
+    pub fn cable(
+        &self,
+        host: &Netns,
+        name: &str,
+        iface: &str,
+        addr: Ipv4Addr,
+    ) -> anyhow::Result<MacAddr> {
         let port = format!("p-{name}");
         let mac = MacAddr::for_ipv4(addr);
         let mac_text = mac.to_string();
         // Created from inside the host so no interface ever appears in the root namespace.
-        ns.ip(&[
+        host.ip(&[
             "link",
             "add",
             "name",
-            HOST_IFACE,
+            iface,
             "address",
             &mac_text,
             "type",
@@ -124,17 +151,12 @@ impl Lan {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(link);
-        ns.output("ethtool", &["--offload", HOST_IFACE, "tx", "off"])
+        host.output("ethtool", &["--offload", iface, "tx", "off"])
             .context("ethtool is needed to turn checksum offload off (`cargo xtask setup`)")?;
         let cidr = format!("{addr}/{}", self.prefix_len);
-        ns.ip(&["address", "add", &cidr, "dev", HOST_IFACE])?;
-        ns.ip(&["link", "set", HOST_IFACE, "up"])?;
-        Ok(Node {
-            ns,
-            name: name.to_owned(),
-            addr,
-            mac,
-        })
+        host.ip(&["address", "add", &cidr, "dev", iface])?;
+        host.ip(&["link", "set", iface, "up"])?;
+        Ok(mac)
     }
 }
 

@@ -6,7 +6,7 @@
 //! those lookups exact and free of timing: no ARP ever runs. (This kernel has no dummy
 //! driver, so each interface is a veth whose peer stays in the namespace, unused.)
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::Context;
 
@@ -55,6 +55,44 @@ impl StaticNet {
     /// Makes `addr` resolved on `iface` for good, with the test bed's MAC for it.
     pub fn add_neighbour(&self, iface: &str, addr: Ipv4Addr) -> anyhow::Result<()> {
         let mac = MacAddr::for_ipv4(addr).to_string();
+        let addr = addr.to_string();
+        self.ns.ip(&[
+            "neigh",
+            "add",
+            &addr,
+            "lladdr",
+            &mac,
+            "dev",
+            iface,
+            "nud",
+            "permanent",
+        ])?;
+        Ok(())
+    }
+
+    /// Adds IPv6 `addr/prefix_len` to interface `name` (usable at once: no duplicate address
+    /// detection) and switches IPv6 forwarding on there.
+    pub fn add_ipv6_address(
+        &self,
+        name: &str,
+        addr: Ipv6Addr,
+        prefix_len: u8,
+    ) -> anyhow::Result<()> {
+        self.ns.ip(&[
+            "address",
+            "add",
+            &format!("{addr}/{prefix_len}"),
+            "dev",
+            name,
+            "nodad",
+        ])?;
+        self.ns
+            .sysctl(&format!("net.ipv6.conf.{name}.forwarding"), "1")
+    }
+
+    /// Makes IPv6 `addr` resolved on `iface` for good, with the test bed's MAC for it.
+    pub fn add_ipv6_neighbour(&self, iface: &str, addr: Ipv6Addr) -> anyhow::Result<()> {
+        let mac = MacAddr::for_ipv6(addr).to_string();
         let addr = addr.to_string();
         self.ns.ip(&[
             "neigh",

@@ -7,10 +7,11 @@
 //! - `lb0` 192.0.2.2/24: reals 192.0.2.11-13 resolved; 192.0.2.99 never resolved; a gateway
 //!   192.0.2.254 leading to 203.0.113.128/25.
 //! - `lb1` 198.51.100.2/24: real 198.51.100.21 resolved.
+//! - `lb0` also 2001:db8:2::2/64: reals 2001:db8:2::11-12 resolved.
 //!
 //! Frames arrive on `lb0`. Expected frames are built independently with etherparse.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
 use lb_common::stats::Event;
@@ -37,6 +38,12 @@ const REAL2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const REAL3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 13);
 const REMOTE_REAL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 21);
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x51, 0, 0, 0, 0, 7);
+const LB0_6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
+const REAL6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
+const REAL6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x12);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x10);
 
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
@@ -73,6 +80,17 @@ virtual_server 203.0.113.40 80 {
     lb_algo rr
     lb_kind DR
     real_server 192.0.2.99 80 { }
+}
+virtual_server 2001:db8:203::10 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 2001:db8:2::11 80 { }
+    real_server 2001:db8:2::12 80 { }
+}
+virtual_server 2001:db8:203::40 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 2001:db8:2::99 80 { }
 }
 ";
 
@@ -113,6 +131,10 @@ impl Bed {
             net.add_neighbour("lb0", real).unwrap();
         }
         net.add_neighbour("lb1", REMOTE_REAL).unwrap();
+        net.add_ipv6_address("lb0", LB0_6, 64).unwrap();
+        for real in [REAL6_1, REAL6_2] {
+            net.add_ipv6_neighbour("lb0", real).unwrap();
+        }
         net.add_route("203.0.113.128/25", IpAddr::V4(GATEWAY))
             .unwrap();
         let dataplane = XdpDataPlane::load(Some(1024)).expect("load");
@@ -374,21 +396,10 @@ fn other_protocols_to_a_vip_pass_untouched() {
 }
 
 #[test]
-fn non_ipv4_frames_pass_untouched_and_uncounted() {
+fn non_ip_frames_pass_untouched_and_uncounted() {
     let Some(bed) = Bed::new("fx-nonip") else {
         return;
     };
-    let ipv6 = bytes(|out| {
-        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
-            .ipv6(
-                [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-                [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
-                64,
-            )
-            .tcp(1, 80, 0, 1000)
-            .write(out, &[])
-            .unwrap()
-    });
     let mut arp = vec![0xff; 6];
     arp.extend_from_slice(&CLIENT_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);
@@ -397,16 +408,120 @@ fn non_ipv4_frames_pass_untouched_and_uncounted() {
     arp.extend_from_slice(&CLIENT.octets());
     arp.extend_from_slice(&[0; 6]);
     arp.extend_from_slice(&VIP.octets());
-    for frame in [ipv6, arp] {
-        let out = bed.run(&frame);
-        assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
-    }
+    let out = bed.run(&arp);
+    assert_eq!((out.action, &out.frame), (XDP_PASS, &arp));
     let stats = bed.dataplane.stats().unwrap();
     assert!(
         stats.events.iter().all(|(_, n)| *n == 0),
         "{:?}",
         stats.events
     );
+}
+
+fn mac6(addr: Ipv6Addr) -> [u8; 6] {
+    MacAddr::for_ipv6(addr).0
+}
+
+/// A TCP SYN from the IPv6 client to `dst`, in a frame from `from` to `to`.
+fn syn6(from: [u8; 6], to: [u8; 6], sport: u16, dst: Ipv6Addr, dport: u16) -> Vec<u8> {
+    bytes(|out| {
+        PacketBuilder::ethernet2(from, to)
+            .ipv6(CLIENT6.octets(), dst.octets(), 64)
+            .tcp(sport, dport, 1000, 64240)
+            .syn()
+            .write(out, &[])
+            .unwrap()
+    })
+}
+
+fn to_director6(sport: u16, dst: Ipv6Addr, dport: u16) -> Vec<u8> {
+    syn6(CLIENT_MAC, mac(LB0), sport, dst, dport)
+}
+
+#[test]
+fn ipv6_vip_hit_rewrites_only_the_macs_and_bounces() {
+    let Some(bed) = Bed::new("fx-hit6") else {
+        return;
+    };
+    let out = bed.run(&to_director6(40000, VIP6, 80));
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame, syn6(mac(LB0), mac6(REAL6_1), 40000, VIP6, 80));
+    let next = bed.run(&to_director6(40001, VIP6, 80));
+    assert_eq!(next.frame, syn6(mac(LB0), mac6(REAL6_2), 40001, VIP6, 80));
+    assert_eq!(bed.event(Event::Tx), 2);
+}
+
+#[test]
+fn an_unresolved_ipv6_real_passes_the_packet_untouched() {
+    let Some(bed) = Bed::new("fx-neigh6") else {
+        return;
+    };
+    let vip = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x40);
+    assert_passed(&bed, &to_director6(46000, vip, 80), Event::NeighMiss);
+}
+
+#[test]
+fn ipv6_traffic_for_no_service_passes_untouched() {
+    let Some(bed) = Bed::new("fx-novip6") else {
+        return;
+    };
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x99);
+    assert_passed(&bed, &to_director6(49000, other, 80), Event::NotVip);
+}
+
+#[test]
+fn truncated_ipv6_headers_pass_untouched() {
+    let Some(bed) = Bed::new("fx-trunc6") else {
+        return;
+    };
+    let full = to_director6(50000, VIP6, 80);
+    // IPv6 cut in its fixed header; ports cut short.
+    let cuts = [14 + 20, 14 + 40 + 2];
+    for (i, len) in cuts.into_iter().enumerate() {
+        let frame = &full[..len];
+        let out = bed.run(frame);
+        assert_eq!(
+            (out.action, out.frame.as_slice()),
+            (XDP_PASS, frame),
+            "cut at {len}"
+        );
+        assert_eq!(bed.event(Event::Truncated), i as u64 + 1);
+    }
+}
+
+/// A SYN to the IPv6 VIP with an 8-byte extension header of type `next_header` (whose own
+/// next header is TCP) between the fixed header and TCP.
+fn syn6_with_extension(next_header: u8, extension: [u8; 7]) -> Vec<u8> {
+    let plain = to_director6(53000, VIP6, 80);
+    let (head, tcp) = plain.split_at(14 + 40);
+    let mut frame = head.to_vec();
+    frame[14 + 6] = next_header;
+    let payload_len = u16::from_be_bytes([frame[14 + 4], frame[14 + 5]]) + 8;
+    frame[14 + 4..14 + 6].copy_from_slice(&payload_len.to_be_bytes());
+    frame.push(6);
+    frame.extend_from_slice(&extension);
+    frame.extend_from_slice(tcp);
+    frame
+}
+
+#[test]
+fn ipv6_fragments_pass_untouched() {
+    let Some(bed) = Bed::new("fx-frag6") else {
+        return;
+    };
+    // Offset 0, more fragments, identification 7.
+    let fragment = syn6_with_extension(44, [0, 0, 1, 0, 0, 0, 7]);
+    assert_passed(&bed, &fragment, Event::Fragment);
+}
+
+#[test]
+fn ipv6_extension_headers_pass_untouched() {
+    let Some(bed) = Bed::new("fx-ext6") else {
+        return;
+    };
+    // Hop-by-hop options: length 0 (8 bytes), a PadN filling the rest.
+    let hop_by_hop = syn6_with_extension(0, [0, 1, 4, 0, 0, 0, 0]);
+    assert_passed(&bed, &hop_by_hop, Event::ExtensionHeader);
 }
 
 #[test]

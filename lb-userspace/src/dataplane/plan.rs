@@ -8,7 +8,9 @@ use std::{
 
 use serde::Serialize;
 
-use crate::config::{Config, ForwardMethod, Protocol, Scheduler, ServiceTarget, Weight};
+use crate::config::{
+    Config, ForwardMethod, LvsTimeouts, Protocol, Scheduler, ServiceTarget, Weight,
+};
 
 /// A virtual service as the data plane matches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -61,6 +63,8 @@ impl RealPlan {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub services: BTreeMap<ServiceKey, ServicePlan>,
+    /// How long idle NAT connections live.
+    pub timeouts: LvsTimeouts,
 }
 
 /// What decides the plan besides the configuration: the agent's view of the world.
@@ -110,7 +114,10 @@ impl Plan {
                 ))
             })
             .collect();
-        Plan { services }
+        Plan {
+            services,
+            timeouts: config.global.lvs_timeouts,
+        }
     }
 }
 

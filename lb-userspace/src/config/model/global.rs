@@ -38,6 +38,8 @@ pub struct GlobalDefs {
     pub vrrp_notify_fifo: Option<NotifyFifo>,
     pub lvs_notify_fifo: Option<NotifyFifo>,
     pub smtp_server: Option<IpAddr>,
+    /// How long idle NAT connections are kept (`lvs_timeouts`).
+    pub lvs_timeouts: LvsTimeouts,
 }
 
 impl Default for GlobalDefs {
@@ -61,6 +63,7 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo: None,
             lvs_notify_fifo: None,
             smtp_server: None,
+            lvs_timeouts: LvsTimeouts::default(),
         }
     }
 }
@@ -71,4 +74,25 @@ pub struct NotifyFifo {
     pub pos: Pos,
     pub path: PathBuf,
     pub script: Option<Command>,
+}
+
+/// `lvs_timeouts tcp N tcpfin N udp N`: idle limits of forwarded connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    /// An established TCP connection.
+    pub tcp: Duration,
+    /// A TCP connection after FIN or RST.
+    pub tcp_fin: Duration,
+    pub udp: Duration,
+}
+
+impl Default for LvsTimeouts {
+    /// IPVS's defaults.
+    fn default() -> Self {
+        Self {
+            tcp: Duration::from_secs(900),
+            tcp_fin: Duration::from_secs(120),
+            udp: Duration::from_secs(300),
+        }
+    }
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use global::{GlobalDefs, NotifyFifo};
+pub use global::{GlobalDefs, LvsTimeouts, NotifyFifo};
 pub use lvs::*;
 pub use vrrp::*;
 

@@ -1,6 +1,6 @@
 //! `global_defs`.
 
-use std::{net::IpAddr, path::PathBuf};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use super::{
     args, block, boolean, command, flag, parsed, renamed, script_user, set, set_some, unknown,
@@ -8,7 +8,7 @@ use super::{
 };
 use crate::config::{
     diag::Diagnostics,
-    model::{GlobalDefs, NotifyFifo},
+    model::{GlobalDefs, LvsTimeouts, NotifyFifo},
     tree::Node,
 };
 
@@ -37,7 +37,6 @@ const UNSUPPORTED: &[&str] = &[
     "no_email_faults",
     "default_interface",
     "disable_local_igmp",
-    "lvs_timeouts",
     "lvs_flush",
     "lvs_flush_on_stop",
     "lvs_sync_daemon",
@@ -211,6 +210,7 @@ pub(super) fn read(node: &Node, global: &mut GlobalDefs, diags: &mut Diagnostics
                 }
                 unsupported(child, diags);
             }
+            "lvs_timeouts" => lvs_timeouts(&mut global.lvs_timeouts, child, diags),
             "notify_fifo" => fifo(&mut global.notify_fifo, child, diags),
             "vrrp_notify_fifo" => fifo(&mut global.vrrp_notify_fifo, child, diags),
             "lvs_notify_fifo" => fifo(&mut global.lvs_notify_fifo, child, diags),
@@ -224,6 +224,43 @@ pub(super) fn read(node: &Node, global: &mut GlobalDefs, diags: &mut Diagnostics
     let garp = &mut global.garp;
     garp.lower_prio_delay = lower_prio_delay.unwrap_or(garp.master_delay);
     garp.lower_prio_repeat = lower_prio_repeat.unwrap_or(garp.master_repeat);
+}
+
+/// keepalived's upper bound for `lvs_timeouts` values: 31 days.
+const MAX_LVS_TIMEOUT: u64 = 31 * 86_400;
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`, in any order; 0 keeps the default.
+fn lvs_timeouts(slot: &mut LvsTimeouts, node: &Node, diags: &mut Diagnostics) {
+    let Some(args) = args(node, 2, 6, diags) else {
+        return;
+    };
+    let mut pairs = args.chunks_exact(2);
+    for pair in pairs.by_ref() {
+        let (name, arg) = (&pair[0], &pair[1]);
+        let field = match name.value.as_str() {
+            "tcp" => &mut slot.tcp,
+            "tcpfin" => &mut slot.tcp_fin,
+            "udp" => &mut slot.udp,
+            other => {
+                diags.error(
+                    &name.pos,
+                    format!("'{other}' is not an lvs_timeouts protocol (tcp, tcpfin, udp)"),
+                );
+                continue;
+            }
+        };
+        let seconds = value::integer(&arg.value, 0, MAX_LVS_TIMEOUT);
+        match parsed(arg, seconds, diags) {
+            Some(0) | None => {}
+            Some(n) => *field = Duration::from_secs(n),
+        }
+    }
+    if let [extra] = pairs.remainder() {
+        diags.error(
+            &extra.pos,
+            format!("'{}' needs a number of seconds", extra.value),
+        );
+    }
 }
 
 fn set_bool(slot: &mut bool, node: &Node, diags: &mut Diagnostics) {
@@ -259,5 +296,45 @@ fn fifo_script(slot: &mut Option<NotifyFifo>, node: &Node, diags: &mut Diagnosti
                 format!("'{}' needs '{fifo}' first", node.name()),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{model::LvsTimeouts, parse_str};
+
+    fn timeouts(line: &str) -> Result<LvsTimeouts, String> {
+        parse_str("t.conf", &format!("global_defs {{\n {line}\n}}\n"))
+            .map(|loaded| loaded.config.global.lvs_timeouts)
+            .map_err(|diags| diags.to_string())
+    }
+
+    #[test]
+    fn lvs_timeouts_set_what_they_name_and_zero_keeps_the_default() {
+        let t = timeouts("lvs_timeouts udp 30 tcp 7200 tcpfin 0").unwrap();
+        assert_eq!(
+            (t.tcp, t.tcp_fin, t.udp),
+            (
+                Duration::from_secs(7200),
+                Duration::from_secs(120),
+                Duration::from_secs(30)
+            )
+        );
+    }
+
+    #[test]
+    fn lvs_timeouts_reject_unknown_protocols_and_missing_values() {
+        assert_eq!(
+            timeouts("lvs_timeouts sctp 5").unwrap_err(),
+            "t.conf:2:15: error: 'sctp' is not an lvs_timeouts protocol (tcp, tcpfin, udp)\n"
+        );
+        assert!(
+            timeouts("lvs_timeouts tcp 5 udp")
+                .unwrap_err()
+                .contains("'udp' needs a number of seconds")
+        );
+        assert!(timeouts("lvs_timeouts tcp 99999999").is_err());
     }
 }

@@ -1,7 +1,8 @@
-//! Per-interface IPv4 forwarding, which `bpf_fib_lookup` insists on.
+//! Per-interface forwarding, which `bpf_fib_lookup` insists on, per address family.
 
 use std::{fs, io, path::PathBuf};
 
+use lb_common::Family;
 use tracing::{info, warn};
 
 /// Forwarding switched on by xlb; switched back off when dropped.
@@ -9,22 +10,28 @@ use tracing::{info, warn};
 pub struct Forwarding {
     path: PathBuf,
     interface: String,
+    family: &'static str,
 }
 
 impl Forwarding {
-    /// Switches forwarding on for `interface`, returning a guard when xlb changed it.
-    pub fn enable(interface: &str) -> io::Result<Option<Self>> {
-        let path = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{interface}/forwarding"));
+    /// Switches `family` forwarding on for `interface`, returning a guard when xlb changed it.
+    pub fn enable(family: Family, interface: &str) -> io::Result<Option<Self>> {
+        let (dir, name) = match family {
+            Family::V4 => ("ipv4", "IPv4"),
+            Family::V6 => ("ipv6", "IPv6"),
+        };
+        let path = PathBuf::from(format!("/proc/sys/net/{dir}/conf/{interface}/forwarding"));
         if fs::read_to_string(&path)?.trim() == "1" {
             return Ok(None);
         }
         fs::write(&path, "1")?;
         info!(
-            "Enabled IPv4 forwarding on {interface}: the kernel resolves next hops for XDP only on forwarding interfaces"
+            "Enabled {name} forwarding on {interface}: the kernel resolves next hops for XDP only on forwarding interfaces"
         );
         Ok(Some(Self {
             path,
             interface: interface.to_string(),
+            family: name,
         }))
     }
 }
@@ -33,8 +40,8 @@ impl Drop for Forwarding {
     fn drop(&mut self) {
         if let Err(err) = fs::write(&self.path, "0") {
             warn!(
-                "Cannot switch IPv4 forwarding back off on {}: {err}",
-                self.interface
+                "Cannot switch {} forwarding back off on {}: {err}",
+                self.family, self.interface
             );
         }
     }

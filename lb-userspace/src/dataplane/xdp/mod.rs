@@ -8,7 +8,10 @@ pub mod neigh;
 mod slots;
 mod stats;
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -16,6 +19,7 @@ use aya::{
 };
 use lb_common::{
     Addr, Family,
+    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, table_base,
@@ -28,7 +32,7 @@ use tracing::{debug, info};
 pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
 use super::{Plan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, Scheduler};
+use crate::config::{ForwardMethod, LvsTimeouts, Scheduler};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
@@ -98,12 +102,18 @@ enum Ring {
     Weighted,
 }
 
-fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
-    if method != ForwardMethod::Dr {
-        return Err(format!(
+/// The program's code for `method`, if it forwards that way.
+fn method_code(method: ForwardMethod) -> Result<u8, String> {
+    match method {
+        ForwardMethod::Dr => Ok(method::DR),
+        ForwardMethod::Nat => Ok(method::NAT),
+        ForwardMethod::Tun => Err(format!(
             "lb_kind {method:?} is not supported by the XDP data plane yet"
-        ));
+        )),
     }
+}
+
+fn ring(scheduler: Scheduler) -> Result<Ring, String> {
     match scheduler {
         Scheduler::Rr => Ok(Ring::RoundRobin),
         Scheduler::Wrr => Ok(Ring::Weighted),
@@ -116,7 +126,19 @@ fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
 
 /// Whether the XDP program can forward such a service, or why not.
 pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
-    ring(scheduler, method).map(|_| ())
+    method_code(method)?;
+    ring(scheduler).map(|_| ())
+}
+
+/// Whether the XDP program can forward from `vip` to `real`, or why not: it forwards each
+/// family within itself.
+pub fn supports_real(vip: IpAddr, real: IpAddr) -> Result<(), String> {
+    if vip.is_ipv4() == real.is_ipv4() {
+        return Ok(());
+    }
+    Err(format!(
+        "real server {real} and virtual server {vip} are of different families, which the XDP data plane does not forward between"
+    ))
 }
 
 /// A service as last written to the maps.
@@ -142,18 +164,27 @@ pub struct XdpDataPlane {
     /// Per real slot: the generation of its current occupant.
     generations: Vec<u32>,
     applied: HashMap<ServiceKey, Applied>,
+    timeouts: Timeouts,
     forwarding: Vec<Forwarding>,
+    /// Where the program is attached.
+    interfaces: Vec<String>,
+    /// Whether those forward IPv6 too.
+    ipv6_forwarding: bool,
 }
 
 impl XdpDataPlane {
     /// Loads the program into the kernel, attached nowhere yet. `flows` sizes the flow
-    /// table.
+    /// table, and the NAT connection table alike.
     pub fn load(flows: Option<u32>) -> Result<Self, XdpError> {
+        let flows = flows.unwrap_or(DEFAULT_FLOWS);
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries(name::FLOWS, flows.unwrap_or(DEFAULT_FLOWS))
+            .map_max_entries(name::FLOWS, flows)
+            .map_max_entries(name::NAT_CONNS, flows)
             .load(OBJECT)?;
         program_mut(&mut ebpf)?.load()?;
-        let maps = Maps::take(&mut ebpf)?;
+        let mut maps = Maps::take(&mut ebpf)?;
+        let timeouts = Timeouts::IPVS;
+        maps.set_timeouts(&timeouts)?;
         Ok(Self {
             ebpf,
             maps,
@@ -161,21 +192,22 @@ impl XdpDataPlane {
             reals: Slots::new(MAX_REALS),
             generations: vec![0; MAX_REALS as usize],
             applied: HashMap::new(),
+            timeouts,
             forwarding: Vec::new(),
+            interfaces: Vec::new(),
+            ipv6_forwarding: false,
         })
     }
 
-    /// Attaches to `interface`. Forwarding is switched on there if it is off: the kernel
-    /// only resolves next hops for the program on interfaces that forward. It is switched
-    /// back off when the data plane is dropped.
+    /// Attaches to `interface`. IPv4 forwarding is switched on there if it is off (IPv6
+    /// forwarding too once there are IPv6 services): the kernel only resolves next hops for
+    /// the program on interfaces that forward. It is switched back off when the data plane
+    /// is dropped.
     pub fn attach(&mut self, interface: &str, mode: Mode) -> Result<(), XdpError> {
-        self.forwarding
-            .extend(
-                Forwarding::enable(interface).map_err(|source| XdpError::Forwarding {
-                    interface: interface.to_string(),
-                    source,
-                })?,
-            );
+        self.enable_forwarding(Family::V4, interface)?;
+        if self.ipv6_forwarding {
+            self.enable_forwarding(Family::V6, interface)?;
+        }
         program_mut(&mut self.ebpf)?
             .attach(interface, mode.into())
             .map_err(|source| XdpError::Attach {
@@ -183,12 +215,42 @@ impl XdpDataPlane {
                 mode,
                 source,
             })?;
+        self.interfaces.push(interface.to_string());
         info!("XDP balancer attached to {interface} ({mode:?} mode)");
+        Ok(())
+    }
+
+    fn enable_forwarding(&mut self, family: Family, interface: &str) -> Result<(), XdpError> {
+        let guard =
+            Forwarding::enable(family, interface).map_err(|source| XdpError::Forwarding {
+                interface: interface.to_string(),
+                source,
+            })?;
+        self.forwarding.extend(guard);
+        Ok(())
+    }
+
+    /// IPv6 forwarding changes how a host treats router advertisements, so it is only
+    /// switched on once an IPv6 service needs it.
+    fn forward_ipv6(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        if self.ipv6_forwarding || !plan.services.keys().any(|k| k.addr.is_ipv6()) {
+            return Ok(());
+        }
+        for interface in self.interfaces.clone() {
+            self.enable_forwarding(Family::V6, &interface)?;
+        }
+        self.ipv6_forwarding = true;
         Ok(())
     }
 
     /// Makes the maps say what `plan` says, touching only what changed.
     pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        let timeouts = timeouts(&plan.timeouts);
+        if timeouts != self.timeouts {
+            self.maps.set_timeouts(&timeouts)?;
+            self.timeouts = timeouts;
+        }
+        self.forward_ipv6(plan)?;
         let gone: Vec<ServiceKey> = self
             .applied
             .keys()
@@ -205,10 +267,15 @@ impl XdpDataPlane {
     }
 
     fn apply_service(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<(), XdpError> {
-        let ring = ring(plan.scheduler, plan.method).map_err(|reason| XdpError::Unsupported {
+        let unsupported = |reason| XdpError::Unsupported {
             service: *key,
             reason,
-        })?;
+        };
+        let method = method_code(plan.method).map_err(unsupported)?;
+        let ring = ring(plan.scheduler).map_err(unsupported)?;
+        for real in &plan.reals {
+            supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;
+        }
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
@@ -249,7 +316,7 @@ impl XdpDataPlane {
             id,
             table: table_base(id, slot),
             table_len: table.len() as u32,
-            method: method::DR,
+            method,
             select: select::RING,
             _pad: [0; 2],
         };
@@ -423,6 +490,15 @@ fn vip_key(key: &ServiceKey) -> VipKey {
     )
 }
 
+fn timeouts(config: &LvsTimeouts) -> Timeouts {
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    Timeouts {
+        tcp: nanos(config.tcp),
+        tcp_fin: nanos(config.tcp_fin),
+        udp: nanos(config.udp),
+    }
+}
+
 fn real_entry(addr: SocketAddr, generation: u32) -> Real {
     let ip = addr.ip();
     Real {
@@ -457,4 +533,19 @@ fn selection_table(
         .iter()
         .map(|p| indices[*p as usize])
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reals_must_share_the_vip_family() {
+        let v4: IpAddr = "203.0.113.10".parse().unwrap();
+        let v6: IpAddr = "2001:db8::10".parse().unwrap();
+        assert_eq!(supports_real(v4, "192.0.2.11".parse().unwrap()), Ok(()));
+        assert_eq!(supports_real(v6, "2001:db8::11".parse().unwrap()), Ok(()));
+        assert!(supports_real(v4, v6).is_err());
+        assert!(supports_real(v6, v4).is_err());
+    }
 }

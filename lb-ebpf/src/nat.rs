@@ -1,0 +1,256 @@
+//! LVS-NAT: client packets are readdressed to the real (address and port), and the real's
+//! answers, which route back through the director, are readdressed from the VIP again.
+//!
+//! Each connection has an entry in `NAT_CONNS` keyed by the real's side of it, so an answer
+//! is recognised by its addresses alone. The entry remembers when the connection last
+//! carried a packet and whether it is closing; once idle past its timeout it counts as
+//! gone, in both directions.
+
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
+use lb_common::{
+    Addr, Family,
+    conn::{self, Timeouts, state},
+    csum::Delta,
+    maps::{FlowKey, NatConn, Real},
+    stats::Event,
+};
+
+use crate::{
+    balance::Packet,
+    forward,
+    headers::{self, EthHdr, IPPROTO_TCP, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
+    maps::{self, NAT_CONNS, TIMEOUTS},
+};
+
+/// The L4 header of a packet being rewritten.
+struct L4 {
+    ports: *mut Ports,
+    check: *mut u16,
+    /// TCP flags; none for UDP.
+    flags: u8,
+    udp: bool,
+}
+
+impl L4 {
+    /// The TCP or UDP header at `offset`, or `None` when the packet ends inside it.
+    #[inline(always)]
+    fn at(ctx: &XdpContext, proto: u8, offset: usize) -> Option<Self> {
+        if proto == IPPROTO_TCP {
+            let tcp = headers::at::<TcpHdr>(ctx, offset)?;
+            // SAFETY: bounds checked by `at`.
+            unsafe {
+                Some(Self {
+                    ports: &raw mut (*tcp).ports,
+                    check: &raw mut (*tcp).check,
+                    flags: (*tcp).flags,
+                    udp: false,
+                })
+            }
+        } else {
+            let udp = headers::at::<UdpHdr>(ctx, offset)?;
+            // SAFETY: as above.
+            unsafe {
+                Some(Self {
+                    ports: &raw mut (*udp).ports,
+                    check: &raw mut (*udp).check,
+                    flags: 0,
+                    udp: true,
+                })
+            }
+        }
+    }
+
+    /// Folds `delta` into the L4 checksum.
+    #[inline(always)]
+    unsafe fn fix(&self, delta: Delta) {
+        // SAFETY: the caller passes an `L4` made by `at` for the current packet.
+        unsafe {
+            *self.check = if self.udp {
+                delta.apply_udp(*self.check)
+            } else {
+                delta.apply(*self.check)
+            };
+        }
+    }
+}
+
+/// `NAT_CONNS` key of `flow` once it is pinned to `real`: the addresses of the real's answers.
+#[inline(always)]
+fn answer_key(flow: &FlowKey, real: &Real) -> FlowKey {
+    FlowKey {
+        src: real.addr,
+        dst: flow.src,
+        sport: real.port,
+        dport: flow.sport,
+        proto: flow.proto,
+        family: flow.family,
+        _pad: [0; 2],
+    }
+}
+
+#[inline(always)]
+fn timeouts() -> Timeouts {
+    TIMEOUTS.get(0).copied().unwrap_or(Timeouts::IPVS)
+}
+
+/// Whether `flow`, pinned to `real`, is a connection that has not expired. One that has is
+/// scheduled afresh, as IPVS does with a connection it has forgotten.
+#[inline(always)]
+pub fn is_live(flow: &FlowKey, real: &Real) -> bool {
+    // SAFETY: entries are plain data; a concurrent update can at worst mix two timestamps.
+    match unsafe { NAT_CONNS.get(&answer_key(flow, real)) } {
+        Some(conn) => {
+            // SAFETY: plain helper call.
+            let now = unsafe { bpf_ktime_get_ns() };
+            !timeouts().expired(conn, flow.proto, now)
+        }
+        None => false,
+    }
+}
+
+/// Which address of the IP header a rewrite changes.
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Rewrites the IP header's `side` address from `old` to `new` (of family byte `family`),
+/// and the IPv4 header checksum with it; false when the header is cut short.
+#[inline(always)]
+fn readdress(ctx: &XdpContext, family: u8, side: Side, old: &Addr, new: &Addr) -> bool {
+    if family == Family::V6 as u8 {
+        let Some(ip) = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN) else {
+            return false;
+        };
+        // SAFETY: bounds checked by `at`.
+        unsafe {
+            match side {
+                Side::Src => (*ip).src = new.0,
+                Side::Dst => (*ip).dst = new.0,
+            }
+        }
+    } else {
+        let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
+            return false;
+        };
+        // SAFETY: bounds checked by `at`.
+        unsafe {
+            match side {
+                Side::Src => (*ip).src = new.0[0],
+                Side::Dst => (*ip).dst = new.0[0],
+            }
+            (*ip).check = Delta::new().word32(old.0[0], new.0[0]).apply((*ip).check);
+        }
+    }
+    true
+}
+
+/// The change readdressing makes to the L4 checksum, whose pseudo-header holds the
+/// addresses, together with the port change.
+#[inline(always)]
+fn l4_delta(family: u8, (old, new): (&Addr, &Addr), (old_port, new_port): (u16, u16)) -> Delta {
+    let family = Family::from_raw(family).unwrap_or(Family::V4);
+    Delta::new()
+        .addr(old, new, family)
+        .word16(old_port, new_port)
+}
+
+/// Forwards a client's packet to `real`, readdressed to the real's address and port.
+#[inline(always)]
+pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
+    let flow = &packet.flow;
+    let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
+        maps::count(Event::Truncated);
+        return xdp_action::XDP_PASS;
+    };
+    // Not passed when unresolved: the kernel would answer for the VIP itself. The client
+    // retries once the agent has resolved the real.
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family) else {
+        return xdp_action::XDP_DROP;
+    };
+    if !readdress(ctx, flow.family, Side::Dst, &flow.dst, &real.addr) {
+        maps::count(Event::Truncated);
+        return xdp_action::XDP_PASS;
+    }
+    // SAFETY: `l4` was bounds-checked against this packet.
+    unsafe {
+        (*l4.ports).dst = real.port;
+        l4.fix(l4_delta(
+            flow.family,
+            (&flow.dst, &real.addr),
+            (flow.dport, real.port),
+        ));
+    }
+    track(&answer_key(flow, real), flow, l4.flags);
+    forward::send(ctx, packet.eth, &hop)
+}
+
+/// Records a packet of `flow` in its connection, creating the entry for a new one.
+#[inline(always)]
+fn track(key: &FlowKey, flow: &FlowKey, flags: u8) {
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(conn) = NAT_CONNS.get_ptr_mut(key) {
+        // SAFETY: a live map value; `is_live` vouched that it belongs to this connection.
+        unsafe { touch(conn, flags, now) };
+        return;
+    }
+    let conn = NatConn {
+        vip: flow.dst,
+        vport: flow.dport,
+        state: conn::next_state(state::OPEN, flags),
+        _pad: [0; 5],
+        last_seen: now,
+    };
+    // A full LRU evicts its oldest entry; failing otherwise only loses the answers of this
+    // connection until its next packet records it again.
+    let _ = NAT_CONNS.insert(key, &conn, 0);
+}
+
+#[inline(always)]
+unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
+    // SAFETY: the caller passes a live map value.
+    unsafe {
+        (*conn).last_seen = now;
+        (*conn).state = conn::next_state((*conn).state, flags);
+    }
+}
+
+/// A real's answer to a NAT connection, readdressed from the VIP and sent to the client;
+/// `None` when the packet is no such answer. Its [`Packet::flow`] is the real's side of the
+/// connection, which is how `NAT_CONNS` is keyed.
+#[inline(always)]
+pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
+    let key = &packet.flow;
+    let conn = NAT_CONNS.get_ptr_mut(key)?;
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: a live map value.
+    let (vip, vport) = unsafe {
+        if timeouts().expired(&*conn, key.proto, now) {
+            return None;
+        }
+        ((*conn).vip, (*conn).vport)
+    };
+    let Some(l4) = L4::at(ctx, key.proto, packet.l4) else {
+        maps::count(Event::Truncated);
+        return Some(xdp_action::XDP_PASS);
+    };
+    // Not passed when unresolved: the kernel would forward it with the real's address. The
+    // real retransmits once the agent has resolved the client's next hop.
+    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family) else {
+        return Some(xdp_action::XDP_DROP);
+    };
+    if !readdress(ctx, key.family, Side::Src, &key.src, &vip) {
+        maps::count(Event::Truncated);
+        return Some(xdp_action::XDP_PASS);
+    }
+    // SAFETY: `l4` was bounds-checked against this packet; `conn` is a live map value.
+    unsafe {
+        (*l4.ports).src = vport;
+        l4.fix(l4_delta(key.family, (&key.src, &vip), (key.sport, vport)));
+        touch(conn, l4.flags, now);
+    }
+    maps::count(Event::NatAnswer);
+    Some(forward::send(ctx, packet.eth, &hop))
+}
