@@ -8,5 +8,6 @@ pub mod addr;
 pub mod maps;
 pub mod sched;
 pub mod stats;
+pub mod tunnel;
 
 pub use addr::{Addr, Family};

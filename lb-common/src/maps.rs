@@ -16,6 +16,9 @@ pub mod name {
     pub const REAL_STATS: &str = "REAL_STATS";
     pub const EVENTS: &str = "EVENTS";
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
+    pub const TUNNEL_SOURCES: &str = "TUNNEL_SOURCES";
+    /// In the decapsulation program's object.
+    pub const DECAP_VIPS: &str = "DECAP_VIPS";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -62,6 +65,8 @@ impl VipKey {
 pub mod method {
     /// Direct routing: rewrite the Ethernet header only.
     pub const DR: u8 = 0;
+    /// Tunnelling: wrap the packet in an IPIP (IPv4) or IP6IP6 (IPv6) header to the real.
+    pub const TUN: u8 = 2;
 }
 
 /// How the XDP program picks a real for a new flow.
@@ -146,6 +151,26 @@ pub struct NeighMiss {
     pub _pad: [u8; 3],
 }
 
+/// Index of a family's entry in `TUNNEL_SOURCES`.
+pub const fn tunnel_source_index(family: Family) -> u32 {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// Key of `DECAP_VIPS`: a VIP a real server takes tunnelled packets for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecapKey {
+    pub addr: Addr,
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+/// VIPs one real server's decapsulation program holds at most.
+pub const MAX_DECAP_VIPS: u32 = 256;
+
 #[cfg(feature = "user")]
 mod pod {
     use super::*;
@@ -157,6 +182,8 @@ mod pod {
     unsafe impl aya::Pod for FlowKey {}
     unsafe impl aya::Pod for Flow {}
     unsafe impl aya::Pod for NeighMiss {}
+    unsafe impl aya::Pod for DecapKey {}
+    unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
     unsafe impl aya::Pod for crate::stats::Counters {}
 }
 
@@ -173,6 +200,8 @@ mod tests {
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
         assert_eq!(size_of::<Flow>(), 8);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
+        assert_eq!(size_of::<DecapKey>(), 16 + 4);
+        assert_eq!(size_of::<crate::tunnel::TunnelSource>(), 16 * 2 + 4);
     }
 
     #[test]

@@ -52,10 +52,12 @@ pub enum Event {
     ExtensionHeader = 9,
     /// A service whose forwarding method this program does not know: dropped.
     UnknownMethod = 10,
+    /// No room in front of the frame for a tunnel header: dropped.
+    NoHeadroom = 11,
 }
 
 impl Event {
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 12;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -69,6 +71,7 @@ impl Event {
         Event::Redirect,
         Event::ExtensionHeader,
         Event::UnknownMethod,
+        Event::NoHeadroom,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -85,6 +88,7 @@ impl Event {
             Event::Redirect => "redirect",
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
+            Event::NoHeadroom => "no_headroom",
         }
     }
 }

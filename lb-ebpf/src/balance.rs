@@ -16,6 +16,7 @@ use crate::{
         Ipv6Hdr, Ports,
     },
     maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
+    tunnel,
 };
 
 /// A client packet that may be for a virtual service, as far as the balancer parsed it.
@@ -144,6 +145,7 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
     let bytes = (ctx.data_end() - ctx.data()) as u64;
     let verdict = match service.method {
         method::DR => forward::direct(ctx, packet, &real),
+        method::TUN => tunnel::encapsulate(ctx, packet, &real),
         _ => {
             maps::count(Event::UnknownMethod);
             xdp_action::XDP_DROP
@@ -203,7 +205,7 @@ unsafe fn step_ring(position: *mut u64) -> u64 {
 }
 
 #[inline(always)]
-fn pass(event: Event) -> u32 {
+pub fn pass(event: Event) -> u32 {
     maps::count(event);
     xdp_action::XDP_PASS
 }

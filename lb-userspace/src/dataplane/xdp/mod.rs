@@ -7,6 +7,7 @@ mod maps;
 pub mod neigh;
 mod slots;
 mod stats;
+mod tunnel;
 
 use std::{
     collections::HashMap,
@@ -28,8 +29,8 @@ use lb_common::{
 use thiserror::Error;
 use tracing::{debug, info};
 
-pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
+pub use self::{stats::Stats, tunnel::TunnelPrefix};
 use super::{Plan, ServiceKey, ServicePlan};
 use crate::config::{ForwardMethod, Scheduler};
 
@@ -117,6 +118,7 @@ fn ring(scheduler: Scheduler, method: ForwardMethod) -> Result<Ring, String> {
 fn method_code(method: ForwardMethod) -> Result<u8, String> {
     match method {
         ForwardMethod::Dr => Ok(method::DR),
+        ForwardMethod::Tun => Ok(method::TUN),
         other => Err(format!(
             "lb_kind {other:?} is not supported by the XDP data plane yet"
         )),
@@ -232,6 +234,18 @@ impl XdpDataPlane {
             self.enable_forwarding(Family::V6, &interface)?;
         }
         self.ipv6_forwarding = true;
+        Ok(())
+    }
+
+    /// Takes outer source addresses of tunnelled packets in `prefix`'s family from it,
+    /// instead of the address the route to the real would use.
+    pub fn set_tunnel_source(&mut self, prefix: &TunnelPrefix) -> Result<(), XdpError> {
+        self.maps
+            .set_tunnel_source(prefix.family(), &prefix.entry())?;
+        info!(
+            "Tunnelled {} packets leave with sources from {prefix}",
+            prefix.family().name()
+        );
         Ok(())
     }
 
