@@ -19,7 +19,7 @@ use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{TestRunOutcome, XdpDataPlane},
+        xdp::{TestRunOutcome, XdpDataPlane, decap::Decap},
     },
 };
 use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
@@ -690,6 +690,33 @@ fn tun_sources_vary_per_flow_within_the_configured_prefix() {
     assert_eq!(&again.frame[14 + 12..14 + 16], &sources[0].octets());
 }
 
+/// `inner` (a frame) with its IP packet wrapped in IP6IP6 from `src` to `dst` with flow
+/// label `label`, in a frame from `from` to `to`.
+fn ip6ip6(
+    inner: &[u8],
+    from: [u8; 6],
+    to: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    label: u32,
+) -> Vec<u8> {
+    let packet = &inner[14..];
+    let outer = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Ipv6FlowLabel::try_new(label).unwrap(),
+        payload_length: packet.len() as u16,
+        next_header: IpNumber::IPV6,
+        hop_limit: 64,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    let mut frame = [to, from].concat();
+    frame.extend_from_slice(&[0x86, 0xdd]);
+    frame.extend_from_slice(&outer.to_bytes());
+    frame.extend_from_slice(packet);
+    frame
+}
+
 #[test]
 fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
     let Some(bed) = Bed::new("fx-tun6") else {
@@ -707,19 +734,69 @@ fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
         family: Family::V6 as u8,
         _pad: [0; 2],
     };
-    let packet = &inner[14..];
-    let outer = Ipv6Header {
-        traffic_class: 0,
-        flow_label: Ipv6FlowLabel::try_new(flow_hash(&flow) & 0xf_ffff).unwrap(),
-        payload_length: packet.len() as u16,
-        next_header: IpNumber::IPV6,
-        hop_limit: 64,
-        source: LB0_6.octets(),
-        destination: REAL6_1.octets(),
-    };
-    let mut expected = [mac6(REAL6_1), mac(LB0)].concat();
-    expected.extend_from_slice(&[0x86, 0xdd]);
-    expected.extend_from_slice(&outer.to_bytes());
-    expected.extend_from_slice(packet);
+    let label = flow_hash(&flow) & 0xf_ffff;
+    let expected = ip6ip6(&inner, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, label);
     assert_eq!(out.frame, expected);
+}
+
+/// The decapsulation program of a TUN real serving `VIP_TUN` and `VIP6_TUN`, or `None`
+/// (with a note) when not root.
+fn decap() -> Option<Decap> {
+    if !is_root() {
+        note_skip("xdp_fixtures", "BPF test-run needs root");
+        return None;
+    }
+    let mut decap = Decap::load().expect("load");
+    decap.add_vip(IpAddr::V4(VIP_TUN)).unwrap();
+    decap.add_vip(IpAddr::V6(VIP6_TUN)).unwrap();
+    Some(decap)
+}
+
+#[test]
+fn decap_strips_ipip_for_a_vip_and_passes_the_client_packet() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director(56000, VIP_TUN, 80);
+    let tunnelled = ipip(&sent, mac(LB0), mac(REAL1), LB0, REAL1);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(out.frame, syn(mac(LB0), mac(REAL1), 56000, VIP_TUN, 80));
+}
+
+#[test]
+fn decap_strips_ip6ip6_for_a_vip() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director6(56001, VIP6_TUN, 80);
+    let tunnelled = ip6ip6(&sent, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, 0x12345);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(
+        out.frame,
+        syn6(mac(LB0), mac6(REAL6_1), 56001, VIP6_TUN, 80)
+    );
+}
+
+#[test]
+fn decap_leaves_everything_else_untouched() {
+    let Some(decap) = decap() else { return };
+    let other_vip = ipip(
+        &to_director(56002, VIP, 80),
+        mac(LB0),
+        mac(REAL1),
+        LB0,
+        REAL1,
+    );
+    let plain = to_director(56003, VIP_TUN, 80);
+    let truncated = {
+        let full = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        full[..14 + 20 + 10].to_vec()
+    };
+    let fragment = {
+        let mut frame = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        frame[14 + 6] |= 0x20; // more fragments
+        frame
+    };
+    for frame in [other_vip, plain, truncated, fragment] {
+        let out = decap.test_run(&frame).unwrap();
+        assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
+    }
 }

@@ -2,6 +2,7 @@
 //! [`Plan`].
 
 pub mod baseline;
+pub mod decap;
 mod forwarding;
 mod maps;
 pub mod neigh;
@@ -87,6 +88,24 @@ pub enum XdpError {
     Full { what: &'static str, capacity: u32 },
     #[error("{service}: {reason}")]
     Unsupported { service: ServiceKey, reason: String },
+    #[error("XDP link {path}")]
+    Link {
+        path: String,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    #[error("cannot pin the XDP link at {path}")]
+    Pin {
+        path: String,
+        #[source]
+        source: aya::pin::PinError,
+    },
+    #[error("cannot remove the pinned XDP link {path}")]
+    Unpin {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("enabling forwarding on {interface}")]
     Forwarding {
         interface: String,
