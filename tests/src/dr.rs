@@ -43,6 +43,16 @@ pub struct DrTopology {
 impl DrTopology {
     /// Builds the topology; `tag` (letters, digits, '-') names its namespaces.
     pub fn new(tag: &str) -> anyhow::Result<Self> {
+        let topo = Self::without_vips_on_reals(tag)?;
+        for real in &topo.reals {
+            real.accept_vip_directly(IpAddr::V4(VIP))?;
+        }
+        Ok(topo)
+    }
+
+    /// The topology with reals that do not hold the VIP yet, for a test to make them real
+    /// servers its own way (`xlb realserver`).
+    pub fn without_vips_on_reals(tag: &str) -> anyhow::Result<Self> {
         let lan = Lan::new(tag, 24)?;
         let client = lan.attach("client", CLIENT)?;
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR))?;
@@ -51,11 +61,7 @@ impl DrTopology {
         let reals = REALS
             .iter()
             .enumerate()
-            .map(|(i, &addr)| {
-                let real = lan.attach(&format!("real{}", i + 1), addr)?;
-                real.accept_vip_directly(IpAddr::V4(VIP))?;
-                Ok(real)
-            })
+            .map(|(i, &addr)| lan.attach(&format!("real{}", i + 1), addr))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             client,
