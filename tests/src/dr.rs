@@ -84,14 +84,20 @@ impl DrTopology {
     /// segment (2001:db8:2::/64), the reals hold the VIP 2001:db8:203::10 as well, and the
     /// client routes 2001:db8:203::/64 via the director. Returns where clients connect.
     pub fn add_ipv6(&self) -> anyhow::Result<SocketAddr> {
+        let vip = self.add_ipv6_without_vips_on_reals()?;
+        for real in &self.reals {
+            real.accept_vip_directly(vip.ip())?;
+        }
+        Ok(vip)
+    }
+
+    /// [`DrTopology::add_ipv6`] but for the VIP on the reals.
+    pub fn add_ipv6_without_vips_on_reals(&self) -> anyhow::Result<SocketAddr> {
         for node in [&self.client, &self.director]
             .into_iter()
             .chain(&self.reals)
         {
             node.add_ipv6(ipv6_for(node.addr()), 64)?;
-        }
-        for real in &self.reals {
-            real.accept_vip_directly(IpAddr::V6(VIP6))?;
         }
         self.client
             .add_route(VIP6_PREFIX, IpAddr::V6(ipv6_for(DIRECTOR)))?;

@@ -2,11 +2,11 @@
 //! prepared by `xlb realserver --mode tun` unwrap them with xlb's decapsulation program
 //! and answer the client directly.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, ensure};
 use xlb::ctl;
-use xlb_testbed::{DrTopology, Node, require_root, workspace_binary};
+use xlb_testbed::{DrTopology, Node, ipv6_for, require_root, workspace_binary};
 
 const CONFIG: &str = "virtual_server 203.0.113.10 80 {
     delay_loop 1
@@ -69,6 +69,28 @@ fn sysctl(node: &Node, key: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// The answers of 30 fresh connections to `vip` came from all three reals, and the XDP
+/// program counted them.
+fn assert_spread_by_xdp(
+    topo: &DrTopology,
+    vip: SocketAddr,
+    run_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let answers = topo.client.http_get_many(vip, 30)?;
+    assert_eq!(answers.failures(), []);
+    let per_server = answers.per_server();
+    assert_eq!(per_server.len(), 3, "{per_server:?}");
+    let status = ctl::status(run_dir)?;
+    let flows: u64 = status
+        .services
+        .iter()
+        .flat_map(|s| &s.reals)
+        .map(|r| r.counters.new_flows)
+        .sum();
+    ensure!(flows >= 30, "XDP counted {flows} new flows, expected 30");
+    Ok(())
+}
+
 #[test]
 fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::Result<()> {
     require_root!(Ok(()));
@@ -88,18 +110,7 @@ fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::
 
     let _servers = topo.start_http_servers()?;
     let (_xlb, run_dir) = topo.start_xlb(CONFIG)?;
-    let answers = topo.client.http_get_many(topo.vip, 30)?;
-    assert_eq!(answers.failures(), []);
-    let per_server = answers.per_server();
-    assert_eq!(per_server.len(), 3, "{per_server:?}");
-    let status = ctl::status(&run_dir)?;
-    let flows: u64 = status
-        .services
-        .iter()
-        .flat_map(|s| &s.reals)
-        .map(|r| r.counters.new_flows)
-        .sum();
-    ensure!(flows >= 30, "XDP counted {flows} new flows, expected 30");
+    assert_spread_by_xdp(&topo, topo.vip, &run_dir)?;
 
     for real in &mut reals {
         real.remove()?;
@@ -108,4 +119,33 @@ fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::
     ensure!(!real.ip(&["link", "show", "eth0"])?.contains("prog/xdp"));
     ensure!(sysctl(real, "all/arp_ignore")? == before);
     Ok(())
+}
+
+#[test]
+fn tun_over_ipv6_unwraps_ip6ip6_on_the_reals() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::without_vips_on_reals("tun6")?;
+    let vip = topo.add_ipv6_without_vips_on_reals()?;
+    let _reals = topo
+        .reals
+        .iter()
+        .map(|node| TunReal::set_up(node, &vip.ip().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reals: String = topo
+        .reals
+        .iter()
+        .map(|r| {
+            format!(
+                "    real_server {} 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}\n",
+                ipv6_for(r.addr())
+            )
+        })
+        .collect();
+    let config = format!(
+        "virtual_server {} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind TUN\n{reals}}}\n",
+        vip.ip()
+    );
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb_for(&config, vip)?;
+    assert_spread_by_xdp(&topo, vip, &run_dir)
 }
