@@ -54,10 +54,12 @@ pub enum Event {
     UnknownMethod = 10,
     /// A real's answer to a NAT connection, its source rewritten back to the VIP.
     NatAnswer = 11,
+    /// No room in front of the frame for a tunnel header: dropped.
+    NoHeadroom = 12,
 }
 
 impl Event {
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -72,6 +74,7 @@ impl Event {
         Event::ExtensionHeader,
         Event::UnknownMethod,
         Event::NatAnswer,
+        Event::NoHeadroom,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -89,6 +92,7 @@ impl Event {
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
             Event::NatAnswer => "nat_answer",
+            Event::NoHeadroom => "no_headroom",
         }
     }
 }

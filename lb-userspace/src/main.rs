@@ -8,7 +8,11 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use xlb::{agent, config, ctl, dataplane::xdp::Mode};
+use xlb::{
+    agent, config, ctl,
+    dataplane::xdp::{Mode, TunnelPrefix},
+    realserver::{self, RealMode},
+};
 
 /// keepalived-compatible load balancer with an XDP data plane.
 #[derive(Parser)]
@@ -41,6 +45,12 @@ enum Command {
         /// Flow-table entries (connections remembered per director).
         #[arg(long)]
         flows: Option<u32>,
+        /// Outer source of LVS-TUN packets, ADDR or ADDR/PREFIX, at most one per family
+        /// (default: the route's source address). With a prefix, the host bits vary per
+        /// connection so that reals spread tunnelled connections over their receive
+        /// queues; the director should own the prefix, to receive ICMP errors about them.
+        #[arg(long = "tunnel-source", value_name = "ADDR[/PREFIX]")]
+        tunnel_sources: Vec<TunnelPrefix>,
     },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
@@ -56,6 +66,28 @@ enum Command {
         /// keepalived's config id, selecting `@ID` lines (default: the short host name).
         #[arg(short = 'i', long = "config-id")]
         config_id: Option<String>,
+    },
+    /// Make this host an LVS-DR or LVS-TUN real server: the VIPs on lo, ARP kept quiet
+    /// about them, and for TUN xlb's decapsulation XDP program on the interface. With
+    /// --remove, undo exactly what was done.
+    Realserver {
+        /// A VIP this host serves (repeat for several).
+        #[arg(long = "vip", required_unless_present = "remove")]
+        vips: Vec<std::net::IpAddr>,
+        #[arg(long, value_enum, default_value_t = RealMode::Dr)]
+        mode: RealMode,
+        /// The interface the director's packets arrive on.
+        #[arg(long)]
+        interface: String,
+        /// Undo what a previous call did on the interface.
+        #[arg(long)]
+        remove: bool,
+        /// Directory for the state --remove reads.
+        #[arg(long, default_value = DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+        /// How to attach the decapsulation program (TUN).
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        xdp_mode: Mode,
     },
     /// Show a running agent's services, reals and counters.
     Status {
@@ -85,6 +117,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            tunnel_sources,
         } => run(agent::Options {
             config: file,
             config_id,
@@ -92,6 +125,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            tunnel_sources,
         }),
         Command::Check {
             file,
@@ -100,6 +134,26 @@ fn main() -> ExitCode {
             config_id,
         } => return check(&file, json, host, config_id),
         Command::Status { run_dir, json } => status(&run_dir, json),
+        Command::Realserver {
+            interface,
+            remove: true,
+            run_dir,
+            ..
+        } => realserver::remove(&run_dir, &interface),
+        Command::Realserver {
+            vips,
+            mode,
+            interface,
+            remove: false,
+            run_dir,
+            xdp_mode,
+        } => realserver::add(&realserver::Options {
+            vips,
+            mode,
+            interface,
+            run_dir,
+            xdp_mode,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,13 +13,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
-use lb_common::stats::Event;
+use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
+use lb_common::{Addr, Family, maps::FlowKey, stats::Event, tunnel::flow_hash};
 use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{TestRunOutcome, XdpDataPlane},
+        xdp::{TestRunOutcome, XdpDataPlane, decap::Decap},
     },
 };
 use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
@@ -86,6 +86,21 @@ virtual_server 2001:db8:203::10 80 {
     lb_kind DR
     real_server 2001:db8:2::11 80 { }
     real_server 2001:db8:2::12 80 { }
+}
+virtual_server 203.0.113.50 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 192.0.2.11 80 { }
+}
+virtual_server 203.0.113.51 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 203.0.113.200 80 { }
+}
+virtual_server 2001:db8:203::50 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 2001:db8:2::11 80 { }
 }
 virtual_server 2001:db8:203::40 80 {
     lb_algo rr
@@ -598,5 +613,190 @@ fn fragments_pass_untouched() {
         let out = bed.run(frame);
         assert_eq!((out.action, &out.frame), (XDP_PASS, frame));
         assert_eq!(bed.event(Event::Fragment), i as u64 + 1);
+    }
+}
+
+const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+const VIP_TUN_ROUTED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 51);
+const VIP6_TUN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x50);
+
+/// `inner` (a frame) with its IP packet wrapped in IPIP from `src` to `dst`, in a frame
+/// from `from` to `to`: what the director sends a TUN real.
+fn ipip(inner: &[u8], from: [u8; 6], to: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let packet = &inner[14..];
+    let mut outer = Ipv4Header::new(
+        packet.len() as u16,
+        64,
+        IpNumber::IPV4,
+        src.octets(),
+        dst.octets(),
+    )
+    .unwrap();
+    outer.dont_fragment = packet[6] & 0x40 != 0;
+    outer.header_checksum = outer.calc_header_checksum();
+    let mut frame = [to, from].concat();
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&outer.to_bytes());
+    frame.extend_from_slice(packet);
+    frame
+}
+
+#[test]
+fn tun_wraps_the_packet_in_ipip_from_the_route_source() {
+    let Some(bed) = Bed::new("fx-tun") else {
+        return;
+    };
+    let inner = to_director(54000, VIP_TUN, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame, ipip(&inner, mac(LB0), mac(REAL1), LB0, REAL1));
+    assert_eq!(bed.event(Event::Tx), 1);
+}
+
+#[test]
+fn tun_reaches_a_real_behind_a_gateway() {
+    let Some(bed) = Bed::new("fx-tun-gw") else {
+        return;
+    };
+    let inner = to_director(54001, VIP_TUN_ROUTED, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    let real = Ipv4Addr::new(203, 0, 113, 200);
+    assert_eq!(out.frame, ipip(&inner, mac(LB0), mac(GATEWAY), LB0, real));
+}
+
+#[test]
+fn tun_sources_vary_per_flow_within_the_configured_prefix() {
+    let Some(mut bed) = Bed::new("fx-tun-src") else {
+        return;
+    };
+    bed.dataplane
+        .set_tunnel_source(&"192.0.2.64/26".parse().unwrap())
+        .unwrap();
+    let sources: Vec<Ipv4Addr> = (0..16)
+        .map(|i| {
+            let out = bed.run(&to_director(55000 + i, VIP_TUN, 80));
+            assert_eq!(out.action, XDP_TX);
+            Ipv4Addr::from(<[u8; 4]>::try_from(&out.frame[14 + 12..14 + 16]).unwrap())
+        })
+        .collect();
+    for source in &sources {
+        assert_eq!(source.octets()[..3], [192, 0, 2], "{source}");
+        assert_eq!(source.octets()[3] & 0xc0, 64, "{source}");
+    }
+    let distinct: std::collections::BTreeSet<_> = sources.iter().collect();
+    assert!(distinct.len() > 8, "{sources:?}");
+    let again = bed.run(&to_director(55000, VIP_TUN, 80));
+    assert_eq!(&again.frame[14 + 12..14 + 16], &sources[0].octets());
+}
+
+/// `inner` (a frame) with its IP packet wrapped in IP6IP6 from `src` to `dst` with flow
+/// label `label`, in a frame from `from` to `to`.
+fn ip6ip6(
+    inner: &[u8],
+    from: [u8; 6],
+    to: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    label: u32,
+) -> Vec<u8> {
+    let packet = &inner[14..];
+    let outer = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Ipv6FlowLabel::try_new(label).unwrap(),
+        payload_length: packet.len() as u16,
+        next_header: IpNumber::IPV6,
+        hop_limit: 64,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    let mut frame = [to, from].concat();
+    frame.extend_from_slice(&[0x86, 0xdd]);
+    frame.extend_from_slice(&outer.to_bytes());
+    frame.extend_from_slice(packet);
+    frame
+}
+
+#[test]
+fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
+    let Some(bed) = Bed::new("fx-tun6") else {
+        return;
+    };
+    let inner = to_director6(54002, VIP6_TUN, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    let flow = FlowKey {
+        src: Addr::from(IpAddr::V6(CLIENT6)),
+        dst: Addr::from(IpAddr::V6(VIP6_TUN)),
+        sport: 54002u16.to_be(),
+        dport: 80u16.to_be(),
+        proto: 6,
+        family: Family::V6 as u8,
+        _pad: [0; 2],
+    };
+    let label = flow_hash(&flow) & 0xf_ffff;
+    let expected = ip6ip6(&inner, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, label);
+    assert_eq!(out.frame, expected);
+}
+
+/// The decapsulation program of a TUN real serving `VIP_TUN` and `VIP6_TUN`, or `None`
+/// (with a note) when not root.
+fn decap() -> Option<Decap> {
+    if !is_root() {
+        note_skip("xdp_fixtures", "BPF test-run needs root");
+        return None;
+    }
+    let mut decap = Decap::load().expect("load");
+    decap.add_vip(IpAddr::V4(VIP_TUN)).unwrap();
+    decap.add_vip(IpAddr::V6(VIP6_TUN)).unwrap();
+    Some(decap)
+}
+
+#[test]
+fn decap_strips_ipip_for_a_vip_and_passes_the_client_packet() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director(56000, VIP_TUN, 80);
+    let tunnelled = ipip(&sent, mac(LB0), mac(REAL1), LB0, REAL1);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(out.frame, syn(mac(LB0), mac(REAL1), 56000, VIP_TUN, 80));
+}
+
+#[test]
+fn decap_strips_ip6ip6_for_a_vip() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director6(56001, VIP6_TUN, 80);
+    let tunnelled = ip6ip6(&sent, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, 0x12345);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(
+        out.frame,
+        syn6(mac(LB0), mac6(REAL6_1), 56001, VIP6_TUN, 80)
+    );
+}
+
+#[test]
+fn decap_leaves_everything_else_untouched() {
+    let Some(decap) = decap() else { return };
+    let other_vip = ipip(
+        &to_director(56002, VIP, 80),
+        mac(LB0),
+        mac(REAL1),
+        LB0,
+        REAL1,
+    );
+    let plain = to_director(56003, VIP_TUN, 80);
+    let truncated = {
+        let full = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        full[..14 + 20 + 10].to_vec()
+    };
+    let fragment = {
+        let mut frame = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        frame[14 + 6] |= 0x20; // more fragments
+        frame
+    };
+    for frame in [other_vip, plain, truncated, fragment] {
+        let out = decap.test_run(&frame).unwrap();
+        assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
     }
 }

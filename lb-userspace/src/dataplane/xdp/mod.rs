@@ -2,11 +2,13 @@
 //! [`Plan`].
 
 pub mod baseline;
+pub mod decap;
 mod forwarding;
 mod maps;
 pub mod neigh;
 mod slots;
 mod stats;
+mod tunnel;
 
 use std::{
     collections::HashMap,
@@ -29,8 +31,8 @@ use lb_common::{
 use thiserror::Error;
 use tracing::{debug, info};
 
-pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
+pub use self::{stats::Stats, tunnel::TunnelPrefix};
 use super::{Plan, ServiceKey, ServicePlan};
 use crate::config::{ForwardMethod, LvsTimeouts, Scheduler};
 
@@ -87,6 +89,24 @@ pub enum XdpError {
     Full { what: &'static str, capacity: u32 },
     #[error("{service}: {reason}")]
     Unsupported { service: ServiceKey, reason: String },
+    #[error("XDP link {path}")]
+    Link {
+        path: String,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    #[error("cannot pin the XDP link at {path}")]
+    Pin {
+        path: String,
+        #[source]
+        source: aya::pin::PinError,
+    },
+    #[error("cannot remove the pinned XDP link {path}")]
+    Unpin {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("enabling forwarding on {interface}")]
     Forwarding {
         interface: String,
@@ -107,9 +127,7 @@ fn method_code(method: ForwardMethod) -> Result<u8, String> {
     match method {
         ForwardMethod::Dr => Ok(method::DR),
         ForwardMethod::Nat => Ok(method::NAT),
-        ForwardMethod::Tun => Err(format!(
-            "lb_kind {method:?} is not supported by the XDP data plane yet"
-        )),
+        ForwardMethod::Tun => Ok(method::TUN),
     }
 }
 
@@ -240,6 +258,18 @@ impl XdpDataPlane {
             self.enable_forwarding(Family::V6, &interface)?;
         }
         self.ipv6_forwarding = true;
+        Ok(())
+    }
+
+    /// Takes outer source addresses of tunnelled packets in `prefix`'s family from it,
+    /// instead of the address the route to the real would use.
+    pub fn set_tunnel_source(&mut self, prefix: &TunnelPrefix) -> Result<(), XdpError> {
+        self.maps
+            .set_tunnel_source(prefix.family(), &prefix.entry())?;
+        info!(
+            "Tunnelled {} packets leave with sources from {prefix}",
+            prefix.family().name()
+        );
         Ok(())
     }
 
