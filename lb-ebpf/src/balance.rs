@@ -1,7 +1,5 @@
 //! From a received frame to a verdict: parse, find the service, pin the flow to a real.
 
-use core::intrinsics::{AtomicOrdering, atomic_xadd};
-
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
@@ -12,7 +10,8 @@ use lb_common::{
 use crate::{
     forward,
     headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
-    maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
+    maps::{self, FLOWS, REALS, VIPS},
+    select,
 };
 
 /// The verdict for one frame. Anything that is not traffic for a virtual service leaves
@@ -94,20 +93,10 @@ fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
     (real.is_present() && real.generation == flow.generation).then_some((flow.real, real, false))
 }
 
-/// Picks a real for a new flow from the service's table and pins the flow to it.
+/// Picks a real for a new flow by the service's scheduler and pins the flow to it.
 #[inline(always)]
 fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
-    if service.table_len == 0 {
-        return None;
-    }
-    let position = RING_POS.get_ptr_mut(service.id)?;
-    // SAFETY: a live map value; kernels from 5.12 run atomic fetch-add.
-    let step = unsafe { step_ring(position) };
-    let index = *TABLES.get(service.table + (step % u64::from(service.table_len)) as u32)?;
-    let real = *REALS.get(index)?;
-    if !real.is_present() {
-        return None;
-    }
+    let (index, real) = select::choose(service, key)?;
     let flow = Flow {
         real: index,
         generation: real.generation,
@@ -116,19 +105,6 @@ fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
     // packet is still delivered and the next one schedules again.
     let _ = FLOWS.insert(key, &flow, 0);
     Some((index, real, true))
-}
-
-/// Takes the next step along a ring shared by all CPUs.
-///
-/// The BPF target's `AtomicU64` has loads and stores only, so the fetch-add comes from the
-/// intrinsic; LLVM emits it for BPF v3 CPUs, which is what the object is built for. The
-/// ordering must not be relaxed: LLVM lowers a relaxed add to BPF's legacy XADD, which
-/// returns nothing, and silently hands back the addend instead. BPF atomics are full
-/// barriers anyway, so the stronger ordering costs nothing.
-#[inline(always)]
-unsafe fn step_ring(position: *mut u64) -> u64 {
-    // SAFETY: the caller passes a valid map value pointer.
-    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::SeqCst }>(position, 1) }
 }
 
 #[inline(always)]

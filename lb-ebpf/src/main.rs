@@ -9,6 +9,7 @@ mod balance;
 mod forward;
 mod headers;
 mod maps;
+mod select;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 

@@ -4,6 +4,8 @@
 //! The XDP program hashes each new flow with [`flow_bucket`]; user space uses the same
 //! function to predict, test and measure where clients land.
 
+use core::num::NonZeroU32;
+
 use super::{TableError, ring::fit_cycle};
 use crate::Addr;
 
@@ -30,8 +32,11 @@ pub fn hash_addr(seed: u32, addr: &Addr, port: u16) -> u32 {
 /// The bucket, in a table of `len`, of a flow whose address hashed to `hash`, on its
 /// `probe`th try: the first try is the hash itself, later ones rehash it so that the
 /// clients of an unavailable real spread over the others instead of piling onto one.
+///
+/// `len` is non-zero by type so that the kernel's modulo has no division-by-zero path,
+/// which the verifier would refuse.
 #[inline(always)]
-pub fn flow_bucket(hash: u32, probe: u32, len: u32) -> u32 {
+pub fn flow_bucket(hash: u32, probe: u32, len: NonZeroU32) -> u32 {
     let h = if probe == 0 {
         hash
     } else {
@@ -183,7 +188,7 @@ mod tests {
         let mut hits = [0u32; 7];
         for client in 0..7000u32 {
             let hash = hash_addr(FLOW_SEED, &Addr([client.to_be(), 0, 0, 0]), 0);
-            hits[flow_bucket(hash, 0, len) as usize] += 1;
+            hits[flow_bucket(hash, 0, len.try_into().unwrap()) as usize] += 1;
         }
         assert!(hits.iter().all(|h| (800..1200).contains(h)), "{hits:?}");
     }
@@ -191,9 +196,10 @@ mod tests {
     #[test]
     fn probes_visit_other_buckets() {
         let hash = hash_addr(FLOW_SEED, &Addr([1, 0, 0, 0]), 0);
-        let first = flow_bucket(hash, 0, 4093);
+        let len = NonZeroU32::new(4093).unwrap();
+        let first = flow_bucket(hash, 0, len);
         let others = (1..FALLBACK_PROBES)
-            .filter(|p| flow_bucket(hash, *p, 4093) != first)
+            .filter(|p| flow_bucket(hash, *p, len) != first)
             .count();
         assert!(others >= FALLBACK_PROBES as usize - 2);
     }

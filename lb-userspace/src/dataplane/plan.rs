@@ -8,7 +8,9 @@ use std::{
 
 use serde::Serialize;
 
-use crate::config::{Config, ForwardMethod, Protocol, Scheduler, ServiceTarget, Weight};
+use crate::config::{
+    Config, ForwardMethod, Protocol, Scheduler, SchedulerFlags, ServiceTarget, Weight,
+};
 
 /// A virtual service as the data plane matches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -36,6 +38,8 @@ pub struct ServicePlan {
     /// keeps its reals and flows but forwards nothing until it is active again.
     pub active: bool,
     pub scheduler: Scheduler,
+    /// sh-/mh-fallback and sh-/mh-port.
+    pub scheduler_flags: SchedulerFlags,
     pub method: ForwardMethod,
     /// In configuration order, which is the order schedulers walk them.
     pub reals: Vec<RealPlan>,
@@ -104,6 +108,7 @@ impl Plan {
                     ServicePlan {
                         active: conditions.serves(addr.ip()),
                         scheduler: vs.scheduler,
+                        scheduler_flags: vs.scheduler_flags,
                         method: vs.method,
                         reals,
                     },
