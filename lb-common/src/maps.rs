@@ -83,6 +83,19 @@ pub mod select {
     /// Walk the service's table in order, one step per new flow (rr and wrr: the agent lays
     /// out the order, including weights).
     pub const RING: u8 = 0;
+    /// Index the table by a hash of the client's address (sh, mh), and of its port too
+    /// with [`super::service_flags::PORT`].
+    pub const SOURCE_HASH: u8 = 1;
+    /// Index the table by a hash of the destination address (dh).
+    pub const DESTINATION_HASH: u8 = 2;
+}
+
+/// Bits of [`Service::flags`].
+pub mod service_flags {
+    /// sh-fallback / mh-fallback: when the hashed real cannot take the flow, probe on.
+    pub const FALLBACK: u8 = 1;
+    /// sh-port / mh-port: the source port is part of the hash.
+    pub const PORT: u8 = 2;
 }
 
 /// Value of `VIPS`: where to find everything else about the service.
@@ -99,7 +112,9 @@ pub struct Service {
     pub method: u8,
     /// One of [`select`].
     pub select: u8,
-    pub _pad: [u8; 2],
+    /// Bits of [`service_flags`].
+    pub flags: u8,
+    pub _pad: u8,
 }
 
 /// Value of `REALS`.
@@ -115,6 +130,9 @@ pub struct Real {
     /// Bumped whenever the slot is given to another real, so flows pinned to the previous
     /// occupant are not delivered to the new one.
     pub generation: u32,
+    /// The weight schedulers see now: 0 while the real is down or quiesced, when it takes
+    /// no new flows (its established ones keep going to it).
+    pub weight: u32,
 }
 
 impl Real {
@@ -122,6 +140,11 @@ impl Real {
 
     pub const fn is_present(&self) -> bool {
         self.flags & Self::PRESENT != 0
+    }
+
+    /// Whether the real may take a new flow.
+    pub const fn is_available(&self) -> bool {
+        self.is_present() && self.weight > 0
     }
 }
 
@@ -224,7 +247,7 @@ mod tests {
     fn layouts_have_no_hidden_padding() {
         assert_eq!(size_of::<VipKey>(), 16 + 2 + 1 + 1);
         assert_eq!(size_of::<Service>(), 4 * 3 + 4);
-        assert_eq!(size_of::<Real>(), 16 + 4 + 4);
+        assert_eq!(size_of::<Real>(), 16 + 4 + 4 + 4);
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
         assert_eq!(size_of::<Flow>(), 8);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);

@@ -1,7 +1,5 @@
 //! From a received frame to a verdict: parse, find the service, pin the flow to a real.
 
-use core::intrinsics::{AtomicOrdering, atomic_xadd};
-
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
@@ -15,8 +13,8 @@ use crate::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
         Ipv6Hdr, Ports,
     },
-    maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
-    nat, tunnel,
+    maps::{self, FLOWS, REALS, VIPS},
+    nat, select, tunnel,
 };
 
 /// A client packet that may be for a virtual service, as far as the balancer parsed it.
@@ -169,20 +167,10 @@ fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
     (real.is_present() && real.generation == flow.generation).then_some((flow.real, real, false))
 }
 
-/// Picks a real for a new flow from the service's table and pins the flow to it.
+/// Picks a real for a new flow by the service's scheduler and pins the flow to it.
 #[inline(always)]
 fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
-    if service.table_len == 0 {
-        return None;
-    }
-    let position = RING_POS.get_ptr_mut(service.id)?;
-    // SAFETY: a live map value; kernels from 5.12 run atomic fetch-add.
-    let step = unsafe { step_ring(position) };
-    let index = *TABLES.get(service.table + (step % u64::from(service.table_len)) as u32)?;
-    let real = *REALS.get(index)?;
-    if !real.is_present() {
-        return None;
-    }
+    let (index, real) = select::choose(service, key)?;
     let flow = Flow {
         real: index,
         generation: real.generation,
@@ -191,19 +179,6 @@ fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
     // packet is still delivered and the next one schedules again.
     let _ = FLOWS.insert(key, &flow, 0);
     Some((index, real, true))
-}
-
-/// Takes the next step along a ring shared by all CPUs.
-///
-/// The BPF target's `AtomicU64` has loads and stores only, so the fetch-add comes from the
-/// intrinsic; LLVM emits it for BPF v3 CPUs, which is what the object is built for. The
-/// ordering must not be relaxed: LLVM lowers a relaxed add to BPF's legacy XADD, which
-/// returns nothing, and silently hands back the addend instead. BPF atomics are full
-/// barriers anyway, so the stronger ordering costs nothing.
-#[inline(always)]
-unsafe fn step_ring(position: *mut u64) -> u64 {
-    // SAFETY: the caller passes a valid map value pointer.
-    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::SeqCst }>(position, 1) }
 }
 
 #[inline(always)]

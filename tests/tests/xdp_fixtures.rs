@@ -14,7 +14,17 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
-use lb_common::{Addr, Family, maps::FlowKey, stats::Event, tunnel::flow_hash};
+use lb_common::{
+    Addr, Family,
+    maps::FlowKey,
+    sched::{
+        HASH_TABLE_LEN,
+        hash::{FLOW_SEED, destination_hash, flow_bucket, hash_addr, source_hash},
+        maglev::{MaglevReal, maglev},
+    },
+    stats::Event,
+    tunnel::flow_hash,
+};
 use xlb::{
     config,
     dataplane::{
@@ -106,6 +116,48 @@ virtual_server 2001:db8:203::40 80 {
     lb_algo rr
     lb_kind DR
     real_server 2001:db8:2::99 80 { }
+}
+virtual_server 203.0.113.60 80 {
+    lb_algo sh
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.61 80 {
+    lb_algo mh
+    mh-port
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.62 80 {
+    lb_algo mh
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 2 }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.63 80 {
+    lb_algo sh
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 0 }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.64 80 {
+    lb_algo sh
+    sh-fallback
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 0 }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.65 80 {
+    lb_algo dh
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
 }
 ";
 
@@ -798,5 +850,163 @@ fn decap_leaves_everything_else_untouched() {
     for frame in [other_vip, plain, truncated, fragment] {
         let out = decap.test_run(&frame).unwrap();
         assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
+    }
+}
+
+const VIP_SH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
+const VIP_MH_PORT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 61);
+const VIP_MH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 62);
+const VIP_SH_ZERO: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 63);
+const VIP_SH_FALLBACK: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 64);
+const VIP_DH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 65);
+
+/// A SYN from `client` (which sits behind the client's router MAC) to `dst` port 80.
+fn syn_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ipv4(client.octets(), dst.octets(), 64)
+            .tcp(sport, 80, 1000, 64240)
+            .syn()
+            .write(out, &[])
+            .unwrap()
+    })
+}
+
+/// The entry of `table` (positions in `reals`) that a flow hashing `addr` and `port`
+/// (network order) lands on first, as lb-common tells user space the kernel hashes.
+fn predicted(table: &[u32], reals: &[Ipv4Addr], addr: Ipv4Addr, port: u16) -> Ipv4Addr {
+    let hash = hash_addr(FLOW_SEED, &Addr::from(IpAddr::V4(addr)), port);
+    let len = (table.len() as u32).try_into().unwrap();
+    reals[table[flow_bucket(hash, 0, len) as usize] as usize]
+}
+
+fn hash_table(build: impl FnOnce(&mut [u32])) -> Vec<u32> {
+    let mut table = vec![0u32; HASH_TABLE_LEN];
+    build(&mut table);
+    table
+}
+
+fn maglev_table(reals: &[(Ipv4Addr, u32)]) -> Vec<u32> {
+    let reals: Vec<MaglevReal> = reals
+        .iter()
+        .map(|(ip, weight)| MaglevReal {
+            addr: Addr::from(IpAddr::V4(*ip)),
+            port: 80u16.to_be(),
+            weight: *weight,
+        })
+        .collect();
+    hash_table(|t| {
+        maglev(&reals, t).unwrap();
+    })
+}
+
+fn client(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, i)
+}
+
+#[test]
+fn sh_sends_every_flow_of_a_client_to_its_hashed_real() {
+    let Some(bed) = Bed::new("fx-sh") else { return };
+    let reals = [REAL1, REAL2, REAL3];
+    let table = hash_table(|t| {
+        source_hash(&[1, 1, 1], t).unwrap();
+    });
+    let mut seen = Vec::new();
+    for i in 1..=12 {
+        let expected = predicted(&table, &reals, client(i), 0);
+        seen.push(expected);
+        for sport in [53000, 53001, 53002] {
+            let out = bed.run(&syn_from(client(i), sport, VIP_SH));
+            assert_eq!(out.action, XDP_TX);
+            assert_eq!(dst_mac(&out.frame), mac(expected), "client {i}");
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert!(seen.len() > 1, "twelve clients all hashed to {seen:?}");
+}
+
+#[test]
+fn mh_follows_its_maglev_table_and_mh_port_hashes_ports_too() {
+    let Some(bed) = Bed::new("fx-mh") else { return };
+    let reals = [REAL1, REAL2, REAL3];
+    let weighted = maglev_table(&[(REAL1, 2), (REAL2, 1), (REAL3, 1)]);
+    for i in 1..=8 {
+        let out = bed.run(&syn_from(client(i), 54000, VIP_MH));
+        assert_eq!(
+            dst_mac(&out.frame),
+            mac(predicted(&weighted, &reals, client(i), 0))
+        );
+    }
+    let even = maglev_table(&[(REAL1, 1), (REAL2, 1), (REAL3, 1)]);
+    let mut seen = Vec::new();
+    for sport in 54100..54112u16 {
+        let out = bed.run(&syn_from(CLIENT, sport, VIP_MH_PORT));
+        let expected = predicted(&even, &reals, CLIENT, sport.to_be());
+        assert_eq!(dst_mac(&out.frame), mac(expected), "port {sport}");
+        seen.push(expected);
+    }
+    seen.sort();
+    seen.dedup();
+    assert!(seen.len() > 1, "one client's ports all hashed to {seen:?}");
+}
+
+#[test]
+fn mh_leaves_clients_of_the_other_reals_in_place_when_one_goes_down() {
+    let Some(mut bed) = Bed::new("fx-mh-down") else {
+        return;
+    };
+    let reals = [REAL1, REAL2, REAL3];
+    let before = maglev_table(&[(REAL1, 2), (REAL2, 1), (REAL3, 1)]);
+    bed.apply(|real| real != REAL3);
+    for i in 1..=16 {
+        let was = predicted(&before, &reals, client(i), 0);
+        let out = bed.run(&syn_from(client(i), 55000, VIP_MH));
+        assert_eq!(out.action, XDP_TX);
+        if was == REAL3 {
+            assert_ne!(dst_mac(&out.frame), mac(REAL3), "client {i}");
+        } else {
+            assert_eq!(dst_mac(&out.frame), mac(was), "client {i} moved");
+        }
+    }
+}
+
+/// A client whose hash lands on the weight-0 real of the 203.0.113.63/64 services.
+fn client_of_the_quiesced_real() -> Ipv4Addr {
+    let table = hash_table(|t| {
+        source_hash(&[0, 1], t).unwrap();
+    });
+    (1..=254)
+        .map(client)
+        .find(|c| predicted(&table, &[REAL1, REAL2], *c, 0) == REAL1)
+        .expect("half the clients hash to the first real")
+}
+
+#[test]
+fn sh_refuses_a_client_whose_real_has_weight_zero_unless_it_falls_back() {
+    let Some(bed) = Bed::new("fx-sh-zero") else {
+        return;
+    };
+    let quiesced = client_of_the_quiesced_real();
+    assert_eq!(
+        bed.run(&syn_from(quiesced, 56000, VIP_SH_ZERO)).action,
+        XDP_DROP
+    );
+    assert_eq!(bed.event(Event::NoReal), 1);
+    let out = bed.run(&syn_from(quiesced, 56000, VIP_SH_FALLBACK));
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(dst_mac(&out.frame), mac(REAL2));
+}
+
+#[test]
+fn dh_sends_every_client_of_a_destination_to_one_real() {
+    let Some(bed) = Bed::new("fx-dh") else { return };
+    let table = hash_table(|t| {
+        destination_hash(&[1, 1, 1], t).unwrap();
+    });
+    let expected = predicted(&table, &[REAL1, REAL2, REAL3], VIP_DH, 0);
+    for i in 1..=6 {
+        let out = bed.run(&syn_from(client(i), 57000 + u16::from(i), VIP_DH));
+        assert_eq!(dst_mac(&out.frame), mac(expected), "client {i}");
     }
 }

@@ -9,7 +9,7 @@ use std::{
 use serde::Serialize;
 
 use crate::config::{
-    Config, ForwardMethod, LvsTimeouts, Protocol, Scheduler, ServiceTarget, Weight,
+    Config, ForwardMethod, LvsTimeouts, Protocol, Scheduler, SchedulerFlags, ServiceTarget, Weight,
 };
 
 /// A virtual service as the data plane matches it.
@@ -38,6 +38,8 @@ pub struct ServicePlan {
     /// keeps its reals and flows but forwards nothing until it is active again.
     pub active: bool,
     pub scheduler: Scheduler,
+    /// sh-/mh-fallback and sh-/mh-port.
+    pub scheduler_flags: SchedulerFlags,
     pub method: ForwardMethod,
     /// In configuration order, which is the order schedulers walk them.
     pub reals: Vec<RealPlan>,
@@ -108,6 +110,7 @@ impl Plan {
                     ServicePlan {
                         active: conditions.serves(addr.ip()),
                         scheduler: vs.scheduler,
+                        scheduler_flags: vs.scheduler_flags,
                         method: vs.method,
                         reals,
                     },

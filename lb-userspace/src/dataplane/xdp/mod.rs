@@ -24,9 +24,12 @@ use lb_common::{
     conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
-        select, table_base,
+        select, service_flags, table_base,
     },
-    sched,
+    sched::{
+        self, hash,
+        maglev::{MaglevReal, maglev},
+    },
 };
 use thiserror::Error;
 use tracing::{debug, info};
@@ -34,7 +37,7 @@ use tracing::{debug, info};
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
 pub use self::{stats::Stats, tunnel::TunnelPrefix};
 use super::{Plan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, LvsTimeouts, Scheduler};
+use crate::config::{ForwardMethod, LvsTimeouts, Scheduler, SchedulerFlags};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
@@ -115,11 +118,20 @@ pub enum XdpError {
     },
 }
 
-/// How a ring scheduler orders a service's reals.
-#[derive(Clone, Copy, Debug)]
-enum Ring {
+/// How the XDP program picks a service's real for a new flow, and so what its selection
+/// table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Selection {
+    /// rr: each real with a weight once, stepped through in turn.
     RoundRobin,
+    /// wrr: reals as often as their weights, interleaved.
     Weighted,
+    /// sh: buckets dealt by weight, indexed by a hash of the client.
+    SourceHash,
+    /// dh: buckets dealt one per real, indexed by a hash of the destination.
+    DestinationHash,
+    /// mh: a Maglev table, indexed by a hash of the client.
+    Maglev,
 }
 
 /// The program's code for `method`, if it forwards that way.
@@ -131,21 +143,35 @@ fn method_code(method: ForwardMethod) -> Result<u8, String> {
     }
 }
 
-fn ring(scheduler: Scheduler) -> Result<Ring, String> {
+fn selection(scheduler: Scheduler) -> Result<Selection, String> {
     match scheduler {
-        Scheduler::Rr => Ok(Ring::RoundRobin),
-        Scheduler::Wrr => Ok(Ring::Weighted),
+        Scheduler::Rr => Ok(Selection::RoundRobin),
+        Scheduler::Wrr => Ok(Selection::Weighted),
+        Scheduler::Sh => Ok(Selection::SourceHash),
+        Scheduler::Dh => Ok(Selection::DestinationHash),
+        Scheduler::Mh => Ok(Selection::Maglev),
         other => Err(format!(
-            "lb_algo {} is not supported by the XDP data plane yet (rr and wrr are)",
+            "lb_algo {} is not supported by the XDP data plane yet (rr, wrr, sh, dh and mh are)",
             other.name()
         )),
+    }
+}
+
+impl Selection {
+    /// The `select` value the program dispatches on.
+    const fn select(self) -> u8 {
+        match self {
+            Selection::RoundRobin | Selection::Weighted => select::RING,
+            Selection::SourceHash | Selection::Maglev => select::SOURCE_HASH,
+            Selection::DestinationHash => select::DESTINATION_HASH,
+        }
     }
 }
 
 /// Whether the XDP program can forward such a service, or why not.
 pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
     method_code(method)?;
-    ring(scheduler).map(|_| ())
+    selection(scheduler).map(|_| ())
 }
 
 /// Whether the XDP program can forward from `vip` to `real`, or why not: it forwards each
@@ -157,6 +183,18 @@ pub fn supports_real(vip: IpAddr, real: IpAddr) -> Result<(), String> {
     Err(format!(
         "real server {real} and virtual server {vip} are of different families, which the XDP data plane does not forward between"
     ))
+}
+
+/// The [`Service::flags`] of a service: IPVS's scheduler flags mean the same to sh and mh.
+fn service_flags(flags: SchedulerFlags) -> u8 {
+    let mut bits = 0;
+    if flags.flag1 {
+        bits |= service_flags::FALLBACK;
+    }
+    if flags.flag2 {
+        bits |= service_flags::PORT;
+    }
+    bits
 }
 
 /// A service as last written to the maps.
@@ -302,7 +340,7 @@ impl XdpDataPlane {
             reason,
         };
         let method = method_code(plan.method).map_err(unsupported)?;
-        let ring = ring(plan.scheduler).map_err(unsupported)?;
+        let selection = selection(plan.scheduler).map_err(unsupported)?;
         for real in &plan.reals {
             supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;
         }
@@ -322,17 +360,20 @@ impl XdpDataPlane {
                 .reals
                 .assign(&(*key, real.addr))
                 .map_err(|f| full("reals", f))?;
+            let generation = &mut self.generations[index as usize];
             if new {
-                let generation = &mut self.generations[index as usize];
                 *generation = generation.wrapping_add(1);
-                self.maps
-                    .set_real(index, &real_entry(real.addr, *generation))?;
                 self.maps.reset_real_stats(index)?;
             }
+            // Written every time: the weight the program checks may have changed.
+            self.maps.set_real(
+                index,
+                &real_entry(real.addr, *generation, real.effective_weight()),
+            )?;
             indices.push(index);
         }
 
-        let table = selection_table(*key, ring, plan, &indices)?;
+        let table = selection_table(*key, selection, plan, &indices)?;
         let previous = self.applied.get(key);
         let slot = match previous {
             Some(p) if p.table == table => p.slot,
@@ -347,8 +388,9 @@ impl XdpDataPlane {
             table: table_base(id, slot),
             table_len: table.len() as u32,
             method,
-            select: select::RING,
-            _pad: [0; 2],
+            select: selection.select(),
+            flags: service_flags(plan.scheduler_flags),
+            _pad: 0,
         };
         let installed = previous.is_some_and(|p| p.installed);
         if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
@@ -529,7 +571,7 @@ fn timeouts(config: &LvsTimeouts) -> Timeouts {
     }
 }
 
-fn real_entry(addr: SocketAddr, generation: u32) -> Real {
+fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
     let ip = addr.ip();
     Real {
         addr: Addr::from(ip),
@@ -537,21 +579,64 @@ fn real_entry(addr: SocketAddr, generation: u32) -> Real {
         family: Family::of(&ip) as u8,
         flags: Real::PRESENT,
         generation,
+        weight,
     }
 }
 
-/// The service's schedule as real slots, in the order the program walks it.
+/// The service's selection table as real slots: the order the program walks (rr, wrr) or
+/// the buckets it hashes into (sh, dh, mh).
+///
+/// Hash tables are built over the reals that are up, as keepalived leaves a failed real out
+/// of IPVS; a real of weight 0 still holds its sh and dh buckets, as in IPVS, and refuses
+/// the clients that hash to it unless the service falls back.
 fn selection_table(
     key: ServiceKey,
-    ring: Ring,
+    selection: Selection,
     plan: &ServicePlan,
     indices: &[u32],
 ) -> Result<Vec<u32>, XdpError> {
-    let weights: Vec<u32> = plan.reals.iter().map(|r| r.effective_weight()).collect();
+    let up: Vec<usize> = match selection {
+        Selection::RoundRobin | Selection::Weighted => (0..plan.reals.len()).collect(),
+        Selection::SourceHash | Selection::DestinationHash | Selection::Maglev => plan
+            .reals
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.healthy)
+            .map(|(i, _)| i)
+            .collect(),
+    };
+    let weights: Vec<u32> = up
+        .iter()
+        .map(|i| match selection {
+            Selection::RoundRobin | Selection::Weighted => plan.reals[*i].effective_weight(),
+            _ => plan.reals[*i].weight.get(),
+        })
+        .collect();
     let mut positions = vec![0u32; TABLE_SIZE as usize];
-    let built = match ring {
-        Ring::RoundRobin => sched::round_robin(&weights, &mut positions),
-        Ring::Weighted => sched::weighted_round_robin(&weights, &mut positions),
+    let built = match selection {
+        Selection::RoundRobin => sched::round_robin(&weights, &mut positions),
+        Selection::Weighted => sched::weighted_round_robin(&weights, &mut positions),
+        Selection::SourceHash => {
+            hash::source_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+        }
+        Selection::DestinationHash => {
+            hash::destination_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+        }
+        Selection::Maglev => {
+            let reals: Vec<MaglevReal> = up
+                .iter()
+                .zip(&weights)
+                .map(|(i, weight)| {
+                    let addr = plan.reals[*i].addr;
+                    MaglevReal {
+                        addr: Addr::from(addr.ip()),
+                        port: addr.port().to_be(),
+                        weight: *weight,
+                    }
+                })
+                .collect();
+            maglev(&reals, &mut positions[..sched::HASH_TABLE_LEN])
+        }
     };
     let len = built.map_err(|sched::TableError::TooManyReals { reals, capacity }| {
         XdpError::Unsupported {
@@ -561,7 +646,7 @@ fn selection_table(
     })?;
     Ok(positions[..len]
         .iter()
-        .map(|p| indices[*p as usize])
+        .map(|p| indices[up[*p as usize]])
         .collect())
 }
 

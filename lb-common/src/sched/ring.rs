@@ -1,15 +1,10 @@
-//! Selection tables for the ring schedulers, laid out the way IPVS walks its reals.
+//! rr and wrr: selection tables laid out the way IPVS walks its reals.
 //!
 //! The XDP program takes one step along a service's table per new flow, so the table *is*
 //! the schedule: building it here, with IPVS's rules for weights, gives the kernel IPVS's
 //! behaviour without any per-packet arithmetic beyond a counter.
 
-/// Errors building a table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TableError {
-    /// The output slice cannot hold even one entry per real with a non-zero weight.
-    TooManyReals { reals: usize, capacity: usize },
-}
+use super::{MAX_WEIGHTED_REALS, TableError};
 
 /// IPVS `rr`: every real with a non-zero weight once, in order. Weight 0 takes no new flows.
 ///
@@ -71,9 +66,6 @@ fn check_capacity(weights: &[u32], capacity: usize) -> Result<(), TableError> {
     Ok(())
 }
 
-/// Most reals one weighted table is built over (the per-service limit of the data plane).
-pub const MAX_WEIGHTED_REALS: usize = 1024;
-
 /// Length of one wrr cycle: each weight divided by the gcd of all of them, summed.
 pub fn cycle_len(weights: &[u32]) -> u64 {
     let step = weights.iter().copied().fold(0, gcd);
@@ -84,7 +76,7 @@ pub fn cycle_len(weights: &[u32]) -> u64 {
 }
 
 /// Halves weights (never below 1 for a live real) until one cycle fits in `capacity`.
-fn fit_cycle(weights: &mut [u32], capacity: usize) {
+pub(crate) fn fit_cycle(weights: &mut [u32], capacity: usize) {
     while cycle_len(weights) > capacity as u64 {
         for w in weights.iter_mut().filter(|w| **w > 1) {
             *w = w.div_ceil(2);
@@ -95,7 +87,7 @@ fn fit_cycle(weights: &mut [u32], capacity: usize) {
     }
 }
 
-const fn gcd(a: u32, b: u32) -> u32 {
+pub(crate) const fn gcd(a: u32, b: u32) -> u32 {
     let (mut a, mut b) = (a, b);
     while b != 0 {
         let t = a % b;
