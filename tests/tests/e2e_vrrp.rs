@@ -226,14 +226,13 @@ impl Segment {
         Ok(since.elapsed())
     }
 
-    /// `master` holds `vip` and `backup` does not, and it stays so for [`SETTLED`].
+    /// `master` holds `vip` and `backup` does not (after the moment a preempted master
+    /// needs to hear its better), and it stays so for [`SETTLED`].
     fn settled(&self, master: &Node, backup: &Node, vip: IpAddr) -> anyhow::Result<()> {
-        holds_for(
-            &format!("{} alone holding {vip}", master.name()),
-            SETTLED,
-            POLL,
-            || holding(master, vip, true).and_then(|()| holding(backup, vip, false)),
-        )
+        let what = format!("{} alone holding {vip}", master.name());
+        let alone = || holding(master, vip, true).and_then(|()| holding(backup, vip, false));
+        wait_until(&what, ANNOUNCE, POLL, alone)?;
+        holds_for(&what, SETTLED, POLL, alone)
     }
 
     /// Waits for `node`'s announcement of `vip` (gratuitous ARP or unsolicited NA) seen on
@@ -620,8 +619,10 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     wait_until("an answer through the VIP", ELECTION, POLL, || {
         topo.client.http_get(topo.vip)
     })?;
-    holding(dir1, vip, true)?;
+    // dir2 may have answered, winning the first election before dir1 had started.
     wait_until("dir1 active and dir2 on standby", ELECTION, POLL, || {
+        holding(dir1, vip, true)?;
+        holding(dir2, vip, false)?;
         ensure!(service(&master_run)?.active, "dir1's service on standby");
         ensure!(!service(&backup_run)?.active, "dir2's service active");
         Ok::<_, anyhow::Error>(())
