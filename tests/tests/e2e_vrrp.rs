@@ -35,9 +35,13 @@ const SETTLED: Duration = Duration::from_secs(1);
 /// A master announces its VIPs as soon as it becomes master.
 const ANNOUNCE: Duration = Duration::from_secs(3);
 
+/// A `track_script` runs every second and one failure counts.
+const SCRIPT_ROUND: Duration = Duration::from_secs(2).saturating_add(MARGIN);
+
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const VIP4_SYNCED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
 const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
@@ -69,8 +73,10 @@ struct Instance {
     nopreempt: bool,
     /// This router's address and its peer's, for unicast adverts.
     unicast: Option<(IpAddr, IpAddr)>,
-    /// A `vrrp_script` that fails while this file is missing.
+    /// A `vrrp_script` that fails while this file is missing, tracked by `VI_1`.
     track_file: Option<PathBuf>,
+    /// A second instance `VI_2` with this VIP, in one `vrrp_sync_group` with `VI_1`.
+    synced_vip: Option<IpAddr>,
 }
 
 impl Instance {
@@ -83,6 +89,7 @@ impl Instance {
             nopreempt: false,
             unicast: None,
             track_file: None,
+            synced_vip: None,
         }
     }
 
@@ -107,7 +114,6 @@ impl Instance {
     }
 
     fn config(&self, router_id: &str) -> String {
-        let prefix = if self.vip.is_ipv4() { 24 } else { 64 };
         let mut extra = String::new();
         if self.nopreempt {
             extra.push_str("    nopreempt\n");
@@ -117,23 +123,33 @@ impl Instance {
                 "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
             ));
         }
-        let mut script = String::new();
+        let mut text = format!("global_defs {{\n    router_id {router_id}\n}}\n");
+        let mut tracked = extra.clone();
         if let Some(file) = &self.track_file {
-            script = format!(
+            text.push_str(&format!(
                 "vrrp_script chk_flag {{\n    script \"/usr/bin/test -e {}\"\n    interval 1\n    \
                  fall 1\n    rise 1\n}}\n",
                 file.display()
-            );
-            extra.push_str("    track_script {\n        chk_flag\n    }\n");
+            ));
+            tracked.push_str("    track_script {\n        chk_flag\n    }\n");
         }
+        text.push_str(&self.instance("VI_1", 51, self.vip, &tracked));
+        if let Some(vip) = self.synced_vip {
+            text.push_str(&self.instance("VI_2", 52, vip, &extra));
+            text.push_str(
+                "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n",
+            );
+        }
+        text
+    }
+
+    fn instance(&self, name: &str, vrid: u8, vip: IpAddr, extra: &str) -> String {
+        let prefix = if vip.is_ipv4() { 24 } else { 64 };
         format!(
-            "global_defs {{
-    router_id {router_id}
-}}
-{script}vrrp_instance VI_1 {{
+            "vrrp_instance {name} {{
     state BACKUP
     interface eth0
-    virtual_router_id 51
+    virtual_router_id {vrid}
     version {version}
     priority {priority}
     advert_int {advert_int}
@@ -147,7 +163,6 @@ impl Instance {
             version = self.version,
             priority = self.priority,
             advert_int = self.advert_int,
-            vip = self.vip,
         )
     }
 }
@@ -513,16 +528,50 @@ fn a_failing_track_script_moves_the_vip() -> anyhow::Result<()> {
         };
         let low = Instance::new(3, "0.1", LOW);
         let _routers = segment.elect(mix, &high, &low)?;
-        // The script runs every second and one failure counts.
-        let script_round = Duration::from_secs(2) + MARGIN;
         std::fs::remove_file(&flag).context("remove the track flag")?;
         let failed = Instant::now();
-        segment.wait_vip(&segment.b, low.vip, failed, script_round)?;
+        segment.wait_vip(&segment.b, low.vip, failed, SCRIPT_ROUND)?;
         segment.settled(&segment.b, &segment.a, low.vip)?;
         std::fs::write(&flag, "").context("restore the track flag")?;
         let recovered = Instant::now();
-        segment.wait_vip(&segment.a, high.vip, recovered, script_round)?;
+        segment.wait_vip(&segment.a, high.vip, recovered, SCRIPT_ROUND)?;
         segment.settled(&segment.a, &segment.b, high.vip)
+    })
+}
+
+/// `VI_1` and `VI_2` in one `vrrp_sync_group`: when the favoured router's `VI_1` fails
+/// its `track_script`, `VI_2` goes with it, though nothing tracks `VI_2`; when the script
+/// recovers, both come back.
+#[test]
+fn a_sync_group_moves_together() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    each_mix(|mix| {
+        let segment = Segment::new(&tag("sync", mix), "arp")?;
+        let flag = segment.a.dir().join("healthy");
+        std::fs::write(&flag, "").context("create the track flag")?;
+        let synced = IpAddr::V4(VIP4_SYNCED);
+        let low = Instance {
+            synced_vip: Some(synced),
+            ..Instance::new(3, "0.1", LOW)
+        };
+        let high = Instance {
+            track_file: Some(flag.clone()),
+            priority: HIGH,
+            ..low.clone()
+        };
+        let _routers = segment.elect(mix, &high, &low)?;
+        segment.settled(&segment.a, &segment.b, synced)?;
+        std::fs::remove_file(&flag).context("remove the track flag")?;
+        for vip in [low.vip, synced] {
+            segment.wait_vip(&segment.b, vip, Instant::now(), SCRIPT_ROUND)?;
+            segment.settled(&segment.b, &segment.a, vip)?;
+        }
+        std::fs::write(&flag, "").context("restore the track flag")?;
+        for vip in [low.vip, synced] {
+            segment.wait_vip(&segment.a, vip, Instant::now(), SCRIPT_ROUND)?;
+            segment.settled(&segment.a, &segment.b, vip)?;
+        }
+        Ok(())
     })
 }
 
