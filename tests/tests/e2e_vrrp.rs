@@ -9,7 +9,9 @@
 //! A scenario runs its mixes concurrently, each on its own segment, to keep the file fast.
 
 use std::{
+    fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
@@ -77,6 +79,8 @@ struct Instance {
     track_file: Option<PathBuf>,
     /// A second instance `VI_2` with this VIP, in one `vrrp_sync_group` with `VI_1`.
     synced_vip: Option<IpAddr>,
+    /// `VI_1`'s `notify` script, and the `notify_fifo`.
+    notify: Option<(PathBuf, PathBuf)>,
 }
 
 impl Instance {
@@ -90,6 +94,7 @@ impl Instance {
             unicast: None,
             track_file: None,
             synced_vip: None,
+            notify: None,
         }
     }
 
@@ -123,8 +128,13 @@ impl Instance {
                 "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
             ));
         }
-        let mut text = format!("global_defs {{\n    router_id {router_id}\n}}\n");
         let mut tracked = extra.clone();
+        let mut global = String::new();
+        if let Some((script, fifo)) = &self.notify {
+            global = format!("    notify_fifo {}\n", fifo.display());
+            tracked.push_str(&format!("    notify {}\n", script.display()));
+        }
+        let mut text = format!("global_defs {{\n    router_id {router_id}\n{global}}}\n");
         if let Some(file) = &self.track_file {
             text.push_str(&format!(
                 "vrrp_script chk_flag {{\n    script \"/usr/bin/test -e {}\"\n    interval 1\n    \
@@ -572,6 +582,62 @@ fn a_sync_group_moves_together() -> anyhow::Result<()> {
             segment.settled(&segment.a, &segment.b, vip)?;
         }
         Ok(())
+    })
+}
+
+/// The favoured router's `notify` script and `notify_fifo` hear of every state change of
+/// its life, in order, worded as keepalived words them.
+#[test]
+fn notify_script_and_fifo_report_every_change_in_order() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    each_mix(|mix| {
+        let segment = Segment::new(&tag("notify", mix), "arp")?;
+        let dir = segment.a.dir();
+        let (script, log, fifo) = (
+            dir.join("notify.sh"),
+            dir.join("notify.log"),
+            dir.join("notify.fifo"),
+        );
+        fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+        )?;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+        // Opened for writing too, so the reader never sees end of file between writers.
+        let mut read = segment.a.command("sh");
+        read.arg("-c")
+            .arg(format!("exec cat <> {}", fifo.display()));
+        let reader = segment.a.spawn("fifo", read)?;
+        let high = Instance {
+            notify: Some((script, fifo)),
+            ..Instance::new(3, "0.1", HIGH)
+        };
+        let (mut favoured, _other) = segment.elect(mix, &high, &Instance::new(3, "0.1", LOW))?;
+        favoured.stop()?;
+        let expected = ["BACKUP", "MASTER", "STOP"];
+        let script_lines: Vec<String> = expected
+            .iter()
+            .map(|s| format!("INSTANCE VI_1 {s} {HIGH}"))
+            .collect();
+        let fifo_lines: Vec<String> = expected
+            .iter()
+            .map(|s| format!("INSTANCE \"VI_1\" {s} {HIGH}"))
+            .collect();
+        wait_until(
+            "every notification",
+            ANNOUNCE,
+            POLL,
+            || -> anyhow::Result<()> {
+                let told = fs::read_to_string(&log).unwrap_or_default();
+                let told: Vec<&str> = told.lines().collect();
+                ensure!(told == script_lines, "the script was told {told:?}");
+                let fed = reader.stdout();
+                let fed: Vec<&str> = fed.lines().collect();
+                ensure!(fed == fifo_lines, "the fifo was fed {fed:?}");
+                Ok(())
+            },
+        )
     })
 }
 
