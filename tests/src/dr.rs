@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Child, HttpServer, Lan, Node, wait_until};
+use crate::{Child, HttpServer, Lan, Node, reals, wait_until};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -45,15 +45,7 @@ impl DrTopology {
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR))?;
         let director = lan.attach("director", DIRECTOR)?;
         director.enable_forwarding()?;
-        let reals = REALS
-            .iter()
-            .enumerate()
-            .map(|(i, &addr)| {
-                let real = lan.attach(&format!("real{}", i + 1), addr)?;
-                real.accept_vip_directly(IpAddr::V4(VIP))?;
-                Ok(real)
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let reals = lan.attach_reals(&REALS, IpAddr::V4(VIP))?;
         Ok(Self {
             client,
             director,
@@ -65,10 +57,7 @@ impl DrTopology {
 
     /// Starts an HTTP server on port 80 of every real, answering with the real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
-        self.reals
-            .iter()
-            .map(|real| real.start_http_server(real.name(), HTTP_PORT))
-            .collect()
+        reals::start_http_servers(&self.reals, HTTP_PORT)
     }
 
     /// Starts `xlb run` on the director, forwarding on its `eth0` with `config` as its

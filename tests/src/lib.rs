@@ -31,6 +31,7 @@ mod keepalived;
 mod lan;
 mod netns;
 mod privilege;
+mod reals;
 mod static_net;
 mod wait;
 mod xdp_pass;
