@@ -81,6 +81,8 @@ struct Instance {
     synced_vip: Option<IpAddr>,
     /// `VI_1`'s `notify` script, and the `notify_fifo`.
     notify: Option<(PathBuf, PathBuf)>,
+    /// VRRPv2 simple-password authentication.
+    auth_pass: Option<&'static str>,
 }
 
 impl Instance {
@@ -95,6 +97,7 @@ impl Instance {
             track_file: None,
             synced_vip: None,
             notify: None,
+            auth_pass: None,
         }
     }
 
@@ -122,6 +125,11 @@ impl Instance {
         let mut extra = String::new();
         if self.nopreempt {
             extra.push_str("    nopreempt\n");
+        }
+        if let Some(pass) = self.auth_pass {
+            extra.push_str(&format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}\n"
+            ));
         }
         if let Some((src, peer)) = self.unicast {
             extra.push_str(&format!(
@@ -392,14 +400,18 @@ fn a_graceful_stop_hands_over_within_skew_time() -> anyhow::Result<()> {
     })
 }
 
-/// v2 at 1 s adverts: RFC 3768 timing, and authentication as keepalived sends it.
+/// v2 at 1 s adverts: RFC 3768 timing, with simple-password authentication.
 #[test]
 fn a_crash_hands_over_within_master_down_interval() -> anyhow::Result<()> {
     require_root!(Ok(()));
     each_mix(|mix| {
         let segment = Segment::new(&tag("crash", mix), "arp")?;
-        let low = Instance::new(2, "1", LOW);
-        let (mut favoured, _other) = segment.elect(mix, &Instance::new(2, "1", HIGH), &low)?;
+        let v2 = |priority| Instance {
+            auth_pass: Some("s3cret"),
+            ..Instance::new(2, "1", priority)
+        };
+        let low = v2(LOW);
+        let (mut favoured, _other) = segment.elect(mix, &v2(HIGH), &low)?;
         let mark = segment.wire.mark();
         let crashed = Instant::now();
         favoured.crash()?;
@@ -498,14 +510,14 @@ fn unicast_peers_elect_and_hand_over() -> anyhow::Result<()> {
     })
 }
 
-/// VRRPv3 over IPv6 (ff02::12 from link-local sources): election, unsolicited NA, and a
-/// graceful handover.
+/// VRRPv3 over IPv6: adverts to ff02::12 from the link-local address, election, unsolicited
+/// NA, and a graceful handover.
 #[test]
 fn ipv6_elects_announces_and_hands_over() -> anyhow::Result<()> {
     require_root!(Ok(()));
     each_mix(|mix| {
-        let segment = Segment::new(&tag("v6", mix), "icmp6")?;
-        segment.a.add_ipv6(A6, 64)?;
+        let segment = Segment::new(&tag("v6", mix), "icmp6 or ip6 proto 112")?;
+        let link_local = segment.a.add_ipv6(A6, 64)?;
         segment.b.add_ipv6(B6, 64)?;
         let v6 = |priority| Instance {
             vip: IpAddr::V6(VIP6),
@@ -513,6 +525,14 @@ fn ipv6_elects_announces_and_hands_over() -> anyhow::Result<()> {
         };
         let low = v6(LOW);
         let (mut favoured, _other) = segment.elect(mix, &v6(HIGH), &low)?;
+        segment.wire.wait_for(
+            "an advert from a's link-local address to ff02::12",
+            Mark::default(),
+            &[&format!(
+                "{link_local} > ff02::12: VRRPv3, Advertisement, vrid 51, prio {HIGH}"
+            )],
+            ANNOUNCE,
+        )?;
         let mark = segment.wire.mark();
         let stopped = Instant::now();
         favoured.stop()?;
