@@ -274,17 +274,19 @@ impl Segment {
         let from = format!("{} > ", node.mac());
         // tcpdump shows a gratuitous ARP as a request for the VIP from the VIP.
         let words = match vip {
-            IpAddr::V4(_) => [format!("Request who-has {vip} "), format!("tell {vip},")],
-            IpAddr::V6(_) => [
-                format!("neighbor advertisement, tgt is {vip},"),
-                String::new(),
+            IpAddr::V4(_) => vec![
+                from,
+                format!("Request who-has {vip} "),
+                format!("tell {vip},"),
             ],
+            IpAddr::V6(_) => vec![from, format!("neighbor advertisement, tgt is {vip},")],
         };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         self.wire
             .wait_for(
                 &format!("{}'s announcement of {vip}", node.name()),
                 since,
-                &[&from, &words[0], &words[1]],
+                &words,
                 ANNOUNCE,
             )
             .map(drop)
