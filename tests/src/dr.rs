@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
 };
 
-use crate::{Child, HttpServer, Lan, Node, director};
+use crate::{Child, HttpServer, Lan, Node, director, reals};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -54,11 +54,7 @@ impl DrTopology {
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR))?;
         let director = lan.attach("director", DIRECTOR)?;
         director.enable_forwarding()?;
-        let reals = REALS
-            .iter()
-            .enumerate()
-            .map(|(i, &addr)| lan.attach(&format!("real{}", i + 1), addr))
-            .collect::<anyhow::Result<_>>()?;
+        let reals = lan.attach_reals(&REALS)?;
         Ok(Self {
             client,
             director,
@@ -70,10 +66,7 @@ impl DrTopology {
 
     /// Starts an HTTP server on port 80 of every real, answering with the real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
-        self.reals
-            .iter()
-            .map(|real| real.start_http_server(real.name(), HTTP_PORT))
-            .collect()
+        reals::start_http_servers(&self.reals, HTTP_PORT)
     }
 
     /// Adds IPv6 beside IPv4: every host gets [`ipv6_for`] its IPv4 address on the

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{HttpServer, Lan, Node};
+use crate::{HttpServer, Lan, Node, reals};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DIRECTORS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(192, 0, 2, 3)];
@@ -49,15 +49,7 @@ impl FailoverTopology {
             Ok(node)
         };
         let directors = [director(0)?, director(1)?];
-        let reals = REALS
-            .iter()
-            .enumerate()
-            .map(|(i, &addr)| {
-                let real = lan.attach(&format!("real{}", i + 1), addr)?;
-                real.accept_vip_directly(IpAddr::V4(VIP))?;
-                Ok(real)
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let reals = lan.attach_dr_reals(&REALS, IpAddr::V4(VIP))?;
         Ok(Self {
             client,
             directors,
@@ -69,10 +61,7 @@ impl FailoverTopology {
 
     /// Starts an HTTP server on port 80 of every real, answering with the real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
-        self.reals
-            .iter()
-            .map(|real| real.start_http_server(real.name(), HTTP_PORT))
-            .collect()
+        reals::start_http_servers(&self.reals, HTTP_PORT)
     }
 
     /// The virtual server on the VIP, round robin over the reals, each TCP-checked every

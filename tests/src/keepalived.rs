@@ -61,6 +61,14 @@ impl Keepalived {
         })
     }
 
+    /// Does not print its logs when dropped (see [`Child::quiet`]).
+    pub fn quiet(self) -> Self {
+        Self {
+            parent: self.parent.quiet(),
+            ..self
+        }
+    }
+
     /// The PID of the process that runs VRRP, once keepalived has started it.
     pub fn vrrp_pid(&self) -> anyhow::Result<Pid> {
         wait_until(

@@ -33,6 +33,7 @@ mod lan;
 mod nat;
 mod netns;
 mod privilege;
+mod reals;
 mod static_net;
 mod wait;
 mod xdp_pass;

@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
 };
 
-use crate::{Child, HttpServer, Lan, Node, director};
+use crate::{Child, HttpServer, Lan, Node, director, reals};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const DIRECTOR_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
@@ -50,15 +50,10 @@ impl NatTopology {
         client_lan.cable(&director, "director", "eth1", DIRECTOR_CLIENT_SIDE)?;
         let client = client_lan.attach("client", CLIENT)?;
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR_CLIENT_SIDE))?;
-        let reals = REALS
-            .iter()
-            .enumerate()
-            .map(|(i, &addr)| {
-                let real = real_lan.attach(&format!("real{}", i + 1), addr)?;
-                real.add_route("default", IpAddr::V4(DIRECTOR_REAL_SIDE))?;
-                Ok(real)
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let reals = real_lan.attach_reals(&REALS)?;
+        for real in &reals {
+            real.add_route("default", IpAddr::V4(DIRECTOR_REAL_SIDE))?;
+        }
         Ok(Self {
             client,
             director,
@@ -72,10 +67,7 @@ impl NatTopology {
 
     /// Starts an HTTP server on port 8080 of every real, answering with the real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
-        self.reals
-            .iter()
-            .map(|real| real.start_http_server(real.name(), REAL_PORT))
-            .collect()
+        reals::start_http_servers(&self.reals, REAL_PORT)
     }
 
     /// Starts `xlb run` on the director, attached to both its interfaces, and returns it

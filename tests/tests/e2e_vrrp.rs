@@ -9,7 +9,9 @@
 //! A scenario runs its mixes concurrently, each on its own segment, to keep the file fast.
 
 use std::{
+    fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
@@ -35,9 +37,13 @@ const SETTLED: Duration = Duration::from_secs(1);
 /// A master announces its VIPs as soon as it becomes master.
 const ANNOUNCE: Duration = Duration::from_secs(3);
 
+/// A `track_script` runs every second and one failure counts.
+const SCRIPT_ROUND: Duration = Duration::from_secs(2).saturating_add(MARGIN);
+
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const VIP4_SYNCED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
 const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
@@ -69,8 +75,14 @@ struct Instance {
     nopreempt: bool,
     /// This router's address and its peer's, for unicast adverts.
     unicast: Option<(IpAddr, IpAddr)>,
-    /// A `vrrp_script` that fails while this file is missing.
+    /// A `vrrp_script` that fails while this file is missing, tracked by `VI_1`.
     track_file: Option<PathBuf>,
+    /// A second instance `VI_2` with this VIP, in one `vrrp_sync_group` with `VI_1`.
+    synced_vip: Option<IpAddr>,
+    /// `VI_1`'s `notify` script, and the `notify_fifo`.
+    notify: Option<(PathBuf, PathBuf)>,
+    /// VRRPv2 simple-password authentication.
+    auth_pass: Option<&'static str>,
 }
 
 impl Instance {
@@ -83,6 +95,9 @@ impl Instance {
             nopreempt: false,
             unicast: None,
             track_file: None,
+            synced_vip: None,
+            notify: None,
+            auth_pass: None,
         }
     }
 
@@ -107,33 +122,52 @@ impl Instance {
     }
 
     fn config(&self, router_id: &str) -> String {
-        let prefix = if self.vip.is_ipv4() { 24 } else { 64 };
         let mut extra = String::new();
         if self.nopreempt {
             extra.push_str("    nopreempt\n");
+        }
+        if let Some(pass) = self.auth_pass {
+            extra.push_str(&format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}\n"
+            ));
         }
         if let Some((src, peer)) = self.unicast {
             extra.push_str(&format!(
                 "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
             ));
         }
-        let mut script = String::new();
+        let mut tracked = extra.clone();
+        let mut global = String::new();
+        if let Some((script, fifo)) = &self.notify {
+            global = format!("    notify_fifo {}\n", fifo.display());
+            tracked.push_str(&format!("    notify {}\n", script.display()));
+        }
+        let mut text = format!("global_defs {{\n    router_id {router_id}\n{global}}}\n");
         if let Some(file) = &self.track_file {
-            script = format!(
+            text.push_str(&format!(
                 "vrrp_script chk_flag {{\n    script \"/usr/bin/test -e {}\"\n    interval 1\n    \
                  fall 1\n    rise 1\n}}\n",
                 file.display()
-            );
-            extra.push_str("    track_script {\n        chk_flag\n    }\n");
+            ));
+            tracked.push_str("    track_script {\n        chk_flag\n    }\n");
         }
+        text.push_str(&self.instance("VI_1", 51, self.vip, &tracked));
+        if let Some(vip) = self.synced_vip {
+            text.push_str(&self.instance("VI_2", 52, vip, &extra));
+            text.push_str(
+                "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n",
+            );
+        }
+        text
+    }
+
+    fn instance(&self, name: &str, vrid: u8, vip: IpAddr, extra: &str) -> String {
+        let prefix = if vip.is_ipv4() { 24 } else { 64 };
         format!(
-            "global_defs {{
-    router_id {router_id}
-}}
-{script}vrrp_instance VI_1 {{
+            "vrrp_instance {name} {{
     state BACKUP
     interface eth0
-    virtual_router_id 51
+    virtual_router_id {vrid}
     version {version}
     priority {priority}
     advert_int {advert_int}
@@ -147,7 +181,6 @@ impl Instance {
             version = self.version,
             priority = self.priority,
             advert_int = self.advert_int,
-            vip = self.vip,
         )
     }
 }
@@ -226,14 +259,13 @@ impl Segment {
         Ok(since.elapsed())
     }
 
-    /// `master` holds `vip` and `backup` does not, and it stays so for [`SETTLED`].
+    /// `master` holds `vip` and `backup` does not (after the moment a preempted master
+    /// needs to hear its better), and it stays so for [`SETTLED`].
     fn settled(&self, master: &Node, backup: &Node, vip: IpAddr) -> anyhow::Result<()> {
-        holds_for(
-            &format!("{} alone holding {vip}", master.name()),
-            SETTLED,
-            POLL,
-            || holding(master, vip, true).and_then(|()| holding(backup, vip, false)),
-        )
+        let what = format!("{} alone holding {vip}", master.name());
+        let alone = || holding(master, vip, true).and_then(|()| holding(backup, vip, false));
+        wait_until(&what, ANNOUNCE, POLL, alone)?;
+        holds_for(&what, SETTLED, POLL, alone)
     }
 
     /// Waits for `node`'s announcement of `vip` (gratuitous ARP or unsolicited NA) seen on
@@ -242,17 +274,19 @@ impl Segment {
         let from = format!("{} > ", node.mac());
         // tcpdump shows a gratuitous ARP as a request for the VIP from the VIP.
         let words = match vip {
-            IpAddr::V4(_) => [format!("Request who-has {vip} "), format!("tell {vip},")],
-            IpAddr::V6(_) => [
-                format!("neighbor advertisement, tgt is {vip},"),
-                String::new(),
+            IpAddr::V4(_) => vec![
+                from,
+                format!("Request who-has {vip} "),
+                format!("tell {vip},"),
             ],
+            IpAddr::V6(_) => vec![from, format!("neighbor advertisement, tgt is {vip},")],
         };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         self.wire
             .wait_for(
                 &format!("{}'s announcement of {vip}", node.name()),
                 since,
-                &[&from, &words[0], &words[1]],
+                &words,
                 ANNOUNCE,
             )
             .map(drop)
@@ -368,14 +402,18 @@ fn a_graceful_stop_hands_over_within_skew_time() -> anyhow::Result<()> {
     })
 }
 
-/// v2 at 1 s adverts: RFC 3768 timing, and authentication as keepalived sends it.
+/// v2 at 1 s adverts: RFC 3768 timing, with simple-password authentication.
 #[test]
 fn a_crash_hands_over_within_master_down_interval() -> anyhow::Result<()> {
     require_root!(Ok(()));
     each_mix(|mix| {
         let segment = Segment::new(&tag("crash", mix), "arp")?;
-        let low = Instance::new(2, "1", LOW);
-        let (mut favoured, _other) = segment.elect(mix, &Instance::new(2, "1", HIGH), &low)?;
+        let v2 = |priority| Instance {
+            auth_pass: Some("s3cret"),
+            ..Instance::new(2, "1", priority)
+        };
+        let low = v2(LOW);
+        let (mut favoured, _other) = segment.elect(mix, &v2(HIGH), &low)?;
         let mark = segment.wire.mark();
         let crashed = Instant::now();
         favoured.crash()?;
@@ -474,14 +512,14 @@ fn unicast_peers_elect_and_hand_over() -> anyhow::Result<()> {
     })
 }
 
-/// VRRPv3 over IPv6 (ff02::12 from link-local sources): election, unsolicited NA, and a
-/// graceful handover.
+/// VRRPv3 over IPv6: adverts to ff02::12 from the link-local address, election, unsolicited
+/// NA, and a graceful handover.
 #[test]
 fn ipv6_elects_announces_and_hands_over() -> anyhow::Result<()> {
     require_root!(Ok(()));
     each_mix(|mix| {
-        let segment = Segment::new(&tag("v6", mix), "icmp6")?;
-        segment.a.add_ipv6(A6, 64)?;
+        let segment = Segment::new(&tag("v6", mix), "icmp6 or ip6 proto 112")?;
+        let link_local = segment.a.add_ipv6(A6, 64)?;
         segment.b.add_ipv6(B6, 64)?;
         let v6 = |priority| Instance {
             vip: IpAddr::V6(VIP6),
@@ -489,6 +527,14 @@ fn ipv6_elects_announces_and_hands_over() -> anyhow::Result<()> {
         };
         let low = v6(LOW);
         let (mut favoured, _other) = segment.elect(mix, &v6(HIGH), &low)?;
+        segment.wire.wait_for(
+            "an advert from a's link-local address to ff02::12",
+            Mark::default(),
+            &[&format!(
+                "{link_local} > ff02::12: VRRPv3, Advertisement, vrid 51, prio {HIGH}"
+            )],
+            ANNOUNCE,
+        )?;
         let mark = segment.wire.mark();
         let stopped = Instant::now();
         favoured.stop()?;
@@ -514,16 +560,106 @@ fn a_failing_track_script_moves_the_vip() -> anyhow::Result<()> {
         };
         let low = Instance::new(3, "0.1", LOW);
         let _routers = segment.elect(mix, &high, &low)?;
-        // The script runs every second and one failure counts.
-        let script_round = Duration::from_secs(2) + MARGIN;
         std::fs::remove_file(&flag).context("remove the track flag")?;
         let failed = Instant::now();
-        segment.wait_vip(&segment.b, low.vip, failed, script_round)?;
+        segment.wait_vip(&segment.b, low.vip, failed, SCRIPT_ROUND)?;
         segment.settled(&segment.b, &segment.a, low.vip)?;
         std::fs::write(&flag, "").context("restore the track flag")?;
         let recovered = Instant::now();
-        segment.wait_vip(&segment.a, high.vip, recovered, script_round)?;
+        segment.wait_vip(&segment.a, high.vip, recovered, SCRIPT_ROUND)?;
         segment.settled(&segment.a, &segment.b, high.vip)
+    })
+}
+
+/// `VI_1` and `VI_2` in one `vrrp_sync_group`: when the favoured router's `VI_1` fails
+/// its `track_script`, `VI_2` goes with it, though nothing tracks `VI_2`; when the script
+/// recovers, both come back.
+#[test]
+fn a_sync_group_moves_together() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    each_mix(|mix| {
+        let segment = Segment::new(&tag("sync", mix), "arp")?;
+        let flag = segment.a.dir().join("healthy");
+        std::fs::write(&flag, "").context("create the track flag")?;
+        let synced = IpAddr::V4(VIP4_SYNCED);
+        let low = Instance {
+            synced_vip: Some(synced),
+            ..Instance::new(3, "0.1", LOW)
+        };
+        let high = Instance {
+            track_file: Some(flag.clone()),
+            priority: HIGH,
+            ..low.clone()
+        };
+        let _routers = segment.elect(mix, &high, &low)?;
+        segment.settled(&segment.a, &segment.b, synced)?;
+        std::fs::remove_file(&flag).context("remove the track flag")?;
+        for vip in [low.vip, synced] {
+            segment.wait_vip(&segment.b, vip, Instant::now(), SCRIPT_ROUND)?;
+            segment.settled(&segment.b, &segment.a, vip)?;
+        }
+        std::fs::write(&flag, "").context("restore the track flag")?;
+        for vip in [low.vip, synced] {
+            segment.wait_vip(&segment.a, vip, Instant::now(), SCRIPT_ROUND)?;
+            segment.settled(&segment.a, &segment.b, vip)?;
+        }
+        Ok(())
+    })
+}
+
+/// The favoured router's `notify` script and `notify_fifo` hear of every state change of
+/// its life, in order, worded as keepalived words them.
+#[test]
+fn notify_script_and_fifo_report_every_change_in_order() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    each_mix(|mix| {
+        let segment = Segment::new(&tag("notify", mix), "arp")?;
+        let dir = segment.a.dir();
+        let (script, log, fifo) = (
+            dir.join("notify.sh"),
+            dir.join("notify.log"),
+            dir.join("notify.fifo"),
+        );
+        fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+        )?;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+        // Opened for writing too, so the reader never sees end of file between writers.
+        let mut read = segment.a.command("sh");
+        read.arg("-c")
+            .arg(format!("exec cat <> {}", fifo.display()));
+        let reader = segment.a.spawn("fifo", read)?;
+        let high = Instance {
+            notify: Some((script, fifo)),
+            ..Instance::new(3, "0.1", HIGH)
+        };
+        let (mut favoured, _other) = segment.elect(mix, &high, &Instance::new(3, "0.1", LOW))?;
+        favoured.stop()?;
+        let expected = ["BACKUP", "MASTER", "STOP"];
+        let script_lines: Vec<String> = expected
+            .iter()
+            .map(|s| format!("INSTANCE VI_1 {s} {HIGH}"))
+            .collect();
+        let fifo_lines: Vec<String> = expected
+            .iter()
+            .map(|s| format!("INSTANCE \"VI_1\" {s} {HIGH}"))
+            .collect();
+        wait_until(
+            "every notification",
+            ANNOUNCE,
+            POLL,
+            || -> anyhow::Result<()> {
+                let told = fs::read_to_string(&log).unwrap_or_default();
+                let told: Vec<&str> = told.lines().collect();
+                ensure!(told == script_lines, "the script was told {told:?}");
+                let fed = reader.stdout();
+                let fed: Vec<&str> = fed.lines().collect();
+                ensure!(fed == fifo_lines, "the fifo was fed {fed:?}");
+                Ok(())
+            },
+        )
     })
 }
 
@@ -620,8 +756,10 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     wait_until("an answer through the VIP", ELECTION, POLL, || {
         topo.client.http_get(topo.vip)
     })?;
-    holding(dir1, vip, true)?;
+    // dir2 may have answered, winning the first election before dir1 had started.
     wait_until("dir1 active and dir2 on standby", ELECTION, POLL, || {
+        holding(dir1, vip, true)?;
+        holding(dir2, vip, false)?;
         ensure!(service(&master_run)?.active, "dir1's service on standby");
         ensure!(!service(&backup_run)?.active, "dir2's service active");
         Ok::<_, anyhow::Error>(())
