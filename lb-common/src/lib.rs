@@ -5,6 +5,8 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
+pub mod icmp_reply;
+pub mod inet_csum;
 pub mod maps;
 pub mod sched;
 pub mod stats;

@@ -54,10 +54,16 @@ pub enum Event {
     UnknownMethod = 10,
     /// No room in front of the frame for a tunnel header: dropped.
     NoHeadroom = 11,
+    /// Too big once tunnelled: the client was answered with ICMP fragmentation needed or
+    /// ICMPv6 packet too big, sent back with XDP_TX.
+    TooBig = 12,
+    /// Too big once tunnelled, and no answer may be sent (IPv4 without Don't Fragment) or
+    /// built (IPv4 options, too short to quote): dropped.
+    TooBigDropped = 13,
 }
 
 impl Event {
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 14;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -72,6 +78,8 @@ impl Event {
         Event::ExtensionHeader,
         Event::UnknownMethod,
         Event::NoHeadroom,
+        Event::TooBig,
+        Event::TooBigDropped,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -89,6 +97,8 @@ impl Event {
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
             Event::NoHeadroom => "no_headroom",
+            Event::TooBig => "too_big",
+            Event::TooBigDropped => "too_big_dropped",
         }
     }
 }
