@@ -660,11 +660,18 @@ fn ipip(inner: &[u8], from: [u8; 6], to: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) 
     .unwrap();
     outer.dont_fragment = packet[6] & 0x40 != 0;
     outer.header_checksum = outer.calc_header_checksum();
-    let mut frame = [to, from].concat();
-    frame.extend_from_slice(&[0x08, 0x00]);
-    frame.extend_from_slice(&outer.to_bytes());
-    frame.extend_from_slice(packet);
-    frame
+    tunnel_frame(from, to, 0x0800, &outer.to_bytes(), packet)
+}
+
+/// A frame from `from` to `to` of `ethertype` holding `outer` and then `packet`.
+fn tunnel_frame(
+    from: [u8; 6],
+    to: [u8; 6],
+    ethertype: u16,
+    outer: &[u8],
+    packet: &[u8],
+) -> Vec<u8> {
+    [&to[..], &from, &ethertype.to_be_bytes(), outer, packet].concat()
 }
 
 #[test]
@@ -736,11 +743,7 @@ fn ip6ip6(
         source: src.octets(),
         destination: dst.octets(),
     };
-    let mut frame = [to, from].concat();
-    frame.extend_from_slice(&[0x86, 0xdd]);
-    frame.extend_from_slice(&outer.to_bytes());
-    frame.extend_from_slice(packet);
-    frame
+    tunnel_frame(from, to, 0x86dd, &outer.to_bytes(), packet)
 }
 
 #[test]

@@ -10,10 +10,7 @@ mod slots;
 mod stats;
 mod tunnel;
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, SocketAddr},
-};
+use std::{collections::HashMap, net::SocketAddr};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -149,17 +146,6 @@ pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), Strin
     ring(scheduler, method).map(|_| ())
 }
 
-/// Whether the XDP program can forward from `vip` to `real`, or why not: it forwards each
-/// family within itself.
-pub fn supports_real(vip: IpAddr, real: IpAddr) -> Result<(), String> {
-    if vip.is_ipv4() == real.is_ipv4() {
-        return Ok(());
-    }
-    Err(format!(
-        "real server {real} and virtual server {vip} are of different families, which the XDP data plane does not forward between"
-    ))
-}
-
 /// A service as last written to the maps.
 #[derive(Debug)]
 struct Applied {
@@ -293,9 +279,6 @@ impl XdpDataPlane {
         };
         let ring = ring(plan.scheduler, plan.method).map_err(unsupported)?;
         let method = method_code(plan.method).map_err(unsupported)?;
-        for real in &plan.reals {
-            supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;
-        }
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
@@ -544,19 +527,4 @@ fn selection_table(
         .iter()
         .map(|p| indices[*p as usize])
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reals_must_share_the_vip_family() {
-        let v4: IpAddr = "203.0.113.10".parse().unwrap();
-        let v6: IpAddr = "2001:db8::10".parse().unwrap();
-        assert_eq!(supports_real(v4, "192.0.2.11".parse().unwrap()), Ok(()));
-        assert_eq!(supports_real(v6, "2001:db8::11".parse().unwrap()), Ok(()));
-        assert!(supports_real(v4, v6).is_err());
-        assert!(supports_real(v6, v4).is_err());
-    }
 }

@@ -1,6 +1,7 @@
-//! LVS-TUN end to end: the director's XDP program wraps client packets in IPIP, and reals
-//! prepared by `xlb realserver --mode tun` unwrap them with xlb's decapsulation program
-//! and answer the client directly.
+//! Forwarding beyond IPv4 LVS-DR, end to end: LVS-DR over IPv6, and LVS-TUN, where the
+//! director's XDP program wraps client packets in IPIP or IP6IP6 and reals prepared by
+//! `xlb realserver --mode tun` unwrap them with xlb's decapsulation program and answer the
+//! client directly.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -131,21 +132,49 @@ fn tun_over_ipv6_unwraps_ip6ip6_on_the_reals() -> anyhow::Result<()> {
         .iter()
         .map(|node| TunReal::set_up(node, &vip.ip().to_string()))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb_for(&ipv6_config(&topo, vip, "TUN"), vip)?;
+    assert_spread_by_xdp(&topo, vip, &run_dir)
+}
+
+/// An IPv6 service of `lb_kind` over the three reals of [`DrTopology`], checked over IPv6.
+fn ipv6_config(topo: &DrTopology, vip: SocketAddr, lb_kind: &str) -> String {
     let reals: String = topo
         .reals
         .iter()
-        .map(|r| {
+        .map(|real| {
             format!(
-                "    real_server {} 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}\n",
-                ipv6_for(r.addr())
+                "    real_server {} 80 {{
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+        }}
+    }}
+",
+                ipv6_for(real.addr())
             )
         })
         .collect();
-    let config = format!(
-        "virtual_server {} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind TUN\n{reals}}}\n",
-        vip.ip()
-    );
+    format!(
+        "virtual_server {} {} {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind {lb_kind}
+    protocol TCP
+{reals}}}
+",
+        vip.ip(),
+        vip.port()
+    )
+}
+
+#[test]
+fn dr_over_ipv6_spreads_connections_over_every_real() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::new("dr6")?;
+    let vip = topo.add_ipv6()?;
     let _servers = topo.start_http_servers()?;
-    let (_xlb, run_dir) = topo.start_xlb_for(&config, vip)?;
+    let (_xlb, run_dir) = topo.start_xlb_for(&ipv6_config(&topo, vip, "DR"), vip)?;
+
     assert_spread_by_xdp(&topo, vip, &run_dir)
 }
