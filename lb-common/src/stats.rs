@@ -56,10 +56,16 @@ pub enum Event {
     NatAnswer = 11,
     /// No room in front of the frame for a tunnel header: dropped.
     NoHeadroom = 12,
+    /// Too big once tunnelled: the client was answered with ICMP fragmentation needed or
+    /// ICMPv6 packet too big, sent back with XDP_TX.
+    TooBig = 13,
+    /// Too big once tunnelled, and no answer may be sent (IPv4 without Don't Fragment) or
+    /// built (IPv4 options, too short to quote): dropped.
+    TooBigDropped = 14,
 }
 
 impl Event {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 15;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -75,6 +81,8 @@ impl Event {
         Event::UnknownMethod,
         Event::NatAnswer,
         Event::NoHeadroom,
+        Event::TooBig,
+        Event::TooBigDropped,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -93,6 +101,8 @@ impl Event {
             Event::UnknownMethod => "unknown_method",
             Event::NatAnswer => "nat_answer",
             Event::NoHeadroom => "no_headroom",
+            Event::TooBig => "too_big",
+            Event::TooBigDropped => "too_big_dropped",
         }
     }
 }

@@ -13,8 +13,10 @@ use crate::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
         Ipv6Hdr, Ports,
     },
+    icmp_reply,
     maps::{self, FLOWS, REALS, VIPS},
-    nat, select, tunnel,
+    nat, select,
+    tunnel::{self, Tunnelled},
 };
 
 /// A client packet that may be for a virtual service, as far as the balancer parsed it.
@@ -145,7 +147,15 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
     let verdict = match service.method {
         method::DR => forward::direct(ctx, packet, &real),
         method::NAT => nat::forward(ctx, packet, &real),
-        method::TUN => tunnel::encapsulate(ctx, packet, &real),
+        method::TUN => match tunnel::encapsulate(ctx, packet, &real) {
+            Tunnelled::Verdict(verdict) => verdict,
+            // An answer to the client, not traffic for the real.
+            Tunnelled::TooBig {
+                family,
+                route_mtu,
+                overhead,
+            } => return icmp_reply::too_big(ctx, family, route_mtu, overhead),
+        },
         _ => {
             maps::count(Event::UnknownMethod);
             xdp_action::XDP_DROP

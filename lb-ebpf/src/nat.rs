@@ -95,7 +95,7 @@ fn timeouts() -> Timeouts {
 
 /// Whether `flow`, pinned to `real`, is a connection that has not expired. One that has is
 /// scheduled afresh, as IPVS does with a connection it has forgotten.
-#[inline(always)]
+#[inline(never)]
 pub fn is_live(flow: &FlowKey, real: &Real) -> bool {
     // SAFETY: entries are plain data; a concurrent update can at worst mix two timestamps.
     match unsafe { NAT_CONNS.get(&answer_key(flow, real)) } {
@@ -156,7 +156,7 @@ fn l4_delta(family: u8, (old, new): (&Addr, &Addr), (old_port, new_port): (u16, 
 }
 
 /// Forwards a client's packet to `real`, readdressed to the real's address and port.
-#[inline(always)]
+#[inline(never)]
 pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     let flow = &packet.flow;
     let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
@@ -165,7 +165,7 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     };
     // Not passed when unresolved: the kernel would answer for the VIP itself. The client
     // retries once the agent has resolved the real.
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0) else {
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
         return xdp_action::XDP_DROP;
     };
     if !readdress(ctx, flow.family, Side::Dst, &flow.dst, &real.addr) {
@@ -219,7 +219,7 @@ unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
 /// A real's answer to a NAT connection, readdressed from the VIP and sent to the client;
 /// `None` when the packet is no such answer. Its [`Packet::flow`] is the real's side of the
 /// connection, which is how `NAT_CONNS` is keyed.
-#[inline(always)]
+#[inline(never)]
 pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     let key = &packet.flow;
     let conn = NAT_CONNS.get_ptr_mut(key)?;
@@ -238,7 +238,7 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     };
     // Not passed when unresolved: the kernel would forward it with the real's address. The
     // real retransmits once the agent has resolved the client's next hop.
-    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0) else {
+    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0, 0) else {
         return Some(xdp_action::XDP_DROP);
     };
     if !readdress(ctx, key.family, Side::Src, &key.src, &vip) {

@@ -14,7 +14,7 @@ use crate::maps::{REALS, RING_POS, TABLES};
 
 /// The real slot and entry a new flow of `service` should take, or `None` when no real
 /// may take it.
-#[inline(always)]
+#[inline(never)]
 pub fn choose(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
     let len = NonZeroU32::new(service.table_len)?;
     match service.select {

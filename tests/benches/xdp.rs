@@ -1,10 +1,13 @@
 //! XDP cost per packet, from BPF test-run: the balancer on a VIP hit (established flow and
-//! new flow) next to a trivial XDP_TX program measured in the same run.
+//! new flow; DR, and TUN for IPv4) next to a trivial XDP_TX program measured in the same
+//! run.
 //!
 //! `cargo xtask bench` runs this. Test-run reports the kernel's own average time per run,
 //! so the numbers exclude the syscall. A new flow needs a new 5-tuple each time, which the
 //! kernel's repeat loop cannot give, so every program is also measured one run per call
-//! (which adds the test-run timer's own overhead to each) to compare like with like.
+//! (which adds the test-run timer's own overhead to each) to compare like with like. TUN
+//! is only measured that way: the kernel's repeat loop hands each run the frame as the
+//! previous run left it, already encapsulated.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -28,10 +31,18 @@ const REALS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 13),
 ];
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
 const CONFIG: &str = "
 virtual_server 203.0.113.10 80 {
     lb_algo rr
     lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.11 80 {
+    lb_algo rr
+    lb_kind TUN
     real_server 192.0.2.11 80 { }
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
@@ -56,10 +67,14 @@ impl Conditions for AllUp {
 }
 
 fn syn(sport: u16) -> Vec<u8> {
+    syn_to(VIP, sport)
+}
+
+fn syn_to(vip: Ipv4Addr, sport: u16) -> Vec<u8> {
     let client = [0x02, 0xc1, 0, 0, 0, 7];
     let mut frame = Vec::new();
     PacketBuilder::ethernet2(client, MacAddr::for_ipv4(LB0).0)
-        .ipv4([198, 51, 100, 7], VIP.octets(), 64)
+        .ipv4([198, 51, 100, 7], vip.octets(), 64)
         .tcp(sport, 80, 1000, 64240)
         .syn()
         .write(&mut frame, &[])
@@ -105,6 +120,14 @@ fn main() -> anyhow::Result<()> {
         "the VIP hit was not XDP_TX: {}",
         outcome.action
     );
+    let tunnelled = net
+        .ns()
+        .run(|| dataplane.test_run(&syn_to(VIP_TUN, 1), Some(lb0), 1))??;
+    anyhow::ensure!(
+        tunnelled.action == 3 && tunnelled.frame.len() == established.len() + 20,
+        "the TUN hit was not encapsulated and sent: {}",
+        tunnelled.action
+    );
 
     let looped = |run: &dyn Fn() -> anyhow::Result<Duration>| -> anyhow::Result<Duration> {
         Ok(median(
@@ -138,6 +161,9 @@ fn main() -> anyhow::Result<()> {
     let hit_call = per_call(&|_| established.clone(), true)?;
     // Source ports from 2 up: each call is a flow the table has never seen.
     let new_call = per_call(&|i| syn(i + 2), true)?;
+    let tunnelled = syn_to(VIP_TUN, 1);
+    let tun_call = per_call(&|_| tunnelled.clone(), true)?;
+    let tun_new_call = per_call(&|i| syn_to(VIP_TUN, i + 2), true)?;
 
     println!("XDP cost per packet (BPF test-run, kernel-measured ns)");
     println!("                                  {LOOP} runs per call   1 run per call");
@@ -157,10 +183,25 @@ fn main() -> anyhow::Result<()> {
         ns(new_call)
     );
     println!(
+        "xlb TUN (IPIP), established flow   {:>10}   {:>14.1}",
+        "-",
+        ns(tun_call)
+    );
+    println!(
+        "xlb TUN (IPIP), new flow           {:>10}   {:>14.1}",
+        "-",
+        ns(tun_new_call)
+    );
+    println!(
         "ratio to baseline: established {:.2}x (loop), {:.2}x (per call); new flow {:.2}x (per call)",
         ns(hit_loop) / ns(tx_loop),
         ns(hit_call) / ns(tx_call),
         ns(new_call) / ns(tx_call),
+    );
+    println!(
+        "TUN ratio to baseline (per call): established {:.2}x, new flow {:.2}x",
+        ns(tun_call) / ns(tx_call),
+        ns(tun_new_call) / ns(tx_call),
     );
     Ok(())
 }

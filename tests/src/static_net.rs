@@ -54,20 +54,7 @@ impl StaticNet {
 
     /// Makes `addr` resolved on `iface` for good, with the test bed's MAC for it.
     pub fn add_neighbour(&self, iface: &str, addr: Ipv4Addr) -> anyhow::Result<()> {
-        let mac = MacAddr::for_ipv4(addr).to_string();
-        let addr = addr.to_string();
-        self.ns.ip(&[
-            "neigh",
-            "add",
-            &addr,
-            "lladdr",
-            &mac,
-            "dev",
-            iface,
-            "nud",
-            "permanent",
-        ])?;
-        Ok(())
+        self.permanent_neighbour(iface, IpAddr::V4(addr), MacAddr::for_ipv4(addr))
     }
 
     /// Adds IPv6 `addr/prefix_len` to interface `name` (usable at once: no duplicate address
@@ -92,8 +79,11 @@ impl StaticNet {
 
     /// Makes IPv6 `addr` resolved on `iface` for good, with the test bed's MAC for it.
     pub fn add_ipv6_neighbour(&self, iface: &str, addr: Ipv6Addr) -> anyhow::Result<()> {
-        let mac = MacAddr::for_ipv6(addr).to_string();
-        let addr = addr.to_string();
+        self.permanent_neighbour(iface, IpAddr::V6(addr), MacAddr::for_ipv6(addr))
+    }
+
+    fn permanent_neighbour(&self, iface: &str, addr: IpAddr, mac: MacAddr) -> anyhow::Result<()> {
+        let (addr, mac) = (addr.to_string(), mac.to_string());
         self.ns.ip(&[
             "neigh",
             "add",

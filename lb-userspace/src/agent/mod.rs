@@ -365,13 +365,6 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
         if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
             diags.error(&vs.pos, reason);
         }
-        if let ServiceTarget::Addr(vip) = vs.target {
-            for rs in &vs.real_servers {
-                if let Err(reason) = xdp::supports_real(vip.ip(), rs.addr.ip()) {
-                    diags.error(&rs.pos, reason);
-                }
-            }
-        }
     }
     check::supports(config, diags);
 }

@@ -10,10 +10,7 @@ mod slots;
 mod stats;
 mod tunnel;
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, SocketAddr},
-};
+use std::{collections::HashMap, net::SocketAddr};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -174,17 +171,6 @@ pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), Strin
     selection(scheduler).map(|_| ())
 }
 
-/// Whether the XDP program can forward from `vip` to `real`, or why not: it forwards each
-/// family within itself.
-pub fn supports_real(vip: IpAddr, real: IpAddr) -> Result<(), String> {
-    if vip.is_ipv4() == real.is_ipv4() {
-        return Ok(());
-    }
-    Err(format!(
-        "real server {real} and virtual server {vip} are of different families, which the XDP data plane does not forward between"
-    ))
-}
-
 /// The [`Service::flags`] of a service: IPVS's scheduler flags mean the same to sh and mh.
 fn service_flags(flags: SchedulerFlags) -> u8 {
     let mut bits = 0;
@@ -341,9 +327,6 @@ impl XdpDataPlane {
         };
         let method = method_code(plan.method).map_err(unsupported)?;
         let selection = selection(plan.scheduler).map_err(unsupported)?;
-        for real in &plan.reals {
-            supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;
-        }
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
@@ -648,19 +631,4 @@ fn selection_table(
         .iter()
         .map(|p| indices[up[*p as usize]])
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reals_must_share_the_vip_family() {
-        let v4: IpAddr = "203.0.113.10".parse().unwrap();
-        let v6: IpAddr = "2001:db8::10".parse().unwrap();
-        assert_eq!(supports_real(v4, "192.0.2.11".parse().unwrap()), Ok(()));
-        assert_eq!(supports_real(v6, "2001:db8::11".parse().unwrap()), Ok(()));
-        assert!(supports_real(v4, v6).is_err());
-        assert!(supports_real(v6, v4).is_err());
-    }
 }

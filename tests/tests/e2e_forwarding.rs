@@ -1,6 +1,7 @@
-//! LVS-TUN end to end: the director's XDP program wraps client packets in IPIP, and reals
-//! prepared by `xlb realserver --mode tun` unwrap them with xlb's decapsulation program
-//! and answer the client directly.
+//! Forwarding beyond IPv4 LVS-DR, end to end: LVS-DR over IPv6, and LVS-TUN, where the
+//! director's XDP program wraps client packets in IPIP or IP6IP6 and reals prepared by
+//! `xlb realserver --mode tun` unwrap them with xlb's decapsulation program and answer the
+//! client directly.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -8,34 +9,39 @@ use anyhow::{Context, ensure};
 use xlb::ctl;
 use xlb_testbed::{DrTopology, Node, ipv6_for, require_root, workspace_binary};
 
-const CONFIG: &str = "virtual_server 203.0.113.10 80 {
+/// The IPv4 service of [`DrTopology`] with `lb_kind`.
+fn config(lb_kind: &str) -> String {
+    format!(
+        "virtual_server 203.0.113.10 80 {{
     delay_loop 1
     lb_algo rr
-    lb_kind TUN
+    lb_kind {lb_kind}
     protocol TCP
-    real_server 192.0.2.11 80 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.12 80 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.13 80 { TCP_CHECK { connect_timeout 1 } }
+    real_server 192.0.2.11 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}
+    real_server 192.0.2.12 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}
+    real_server 192.0.2.13 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}
+}}
+"
+    )
 }
-";
 
-/// A host made a TUN real server by `xlb realserver`; dropping it runs `--remove`, so the
-/// pinned program never outlives a failing test.
-struct TunReal<'a> {
+/// A host made a real server by `xlb realserver`; dropping it runs `--remove`, so a pinned
+/// decapsulation program never outlives a failing test.
+struct RealServer<'a> {
     node: &'a Node,
     run_dir: PathBuf,
     removed: bool,
 }
 
-impl<'a> TunReal<'a> {
-    fn set_up(node: &'a Node, vip: &str) -> anyhow::Result<Self> {
+impl<'a> RealServer<'a> {
+    fn set_up(node: &'a Node, vip: &str, mode: &str) -> anyhow::Result<Self> {
         let run_dir = node.dir().join("realserver");
         let real = Self {
             node,
             run_dir,
             removed: false,
         };
-        real.xlb(&["--vip", vip, "--mode", "tun"])?;
+        real.xlb(&["--vip", vip, "--mode", mode])?;
         Ok(real)
     }
 
@@ -53,7 +59,7 @@ impl<'a> TunReal<'a> {
     }
 }
 
-impl Drop for TunReal<'_> {
+impl Drop for RealServer<'_> {
     fn drop(&mut self) {
         if !self.removed {
             let _ = self.xlb(&["--remove"]);
@@ -100,7 +106,7 @@ fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::
     let mut reals = topo
         .reals
         .iter()
-        .map(|node| TunReal::set_up(node, &vip))
+        .map(|node| RealServer::set_up(node, &vip, "tun"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let real = &topo.reals[0];
     ensure!(real.ip(&["address", "show", "dev", "lo"])?.contains(&vip));
@@ -109,7 +115,7 @@ fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::
     ensure!(sysctl(real, "eth0/arp_announce")? == "2");
 
     let _servers = topo.start_http_servers()?;
-    let (_xlb, run_dir) = topo.start_xlb(CONFIG)?;
+    let (_xlb, run_dir) = topo.start_xlb(&config("TUN"))?;
     assert_spread_by_xdp(&topo, topo.vip, &run_dir)?;
 
     for real in &mut reals {
@@ -122,6 +128,24 @@ fn tun_reals_unwrap_ipip_with_xlb_realserver_and_answer_the_client() -> anyhow::
 }
 
 #[test]
+fn dr_reals_set_up_by_xlb_realserver_take_traffic() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::without_vips_on_reals("rs-dr")?;
+    let vip = topo.vip.ip().to_string();
+    let _reals = topo
+        .reals
+        .iter()
+        .map(|node| RealServer::set_up(node, &vip, "dr"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let real = &topo.reals[0];
+    ensure!(real.ip(&["address", "show", "dev", "lo"])?.contains(&vip));
+    ensure!(!real.ip(&["link", "show", "eth0"])?.contains("prog/xdp"));
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb(&config("DR"))?;
+    assert_spread_by_xdp(&topo, topo.vip, &run_dir)
+}
+
+#[test]
 fn tun_over_ipv6_unwraps_ip6ip6_on_the_reals() -> anyhow::Result<()> {
     require_root!(Ok(()));
     let topo = DrTopology::without_vips_on_reals("tun6")?;
@@ -129,23 +153,51 @@ fn tun_over_ipv6_unwraps_ip6ip6_on_the_reals() -> anyhow::Result<()> {
     let _reals = topo
         .reals
         .iter()
-        .map(|node| TunReal::set_up(node, &vip.ip().to_string()))
+        .map(|node| RealServer::set_up(node, &vip.ip().to_string(), "tun"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb_for(&ipv6_config(&topo, vip, "TUN"), vip)?;
+    assert_spread_by_xdp(&topo, vip, &run_dir)
+}
+
+/// An IPv6 service of `lb_kind` over the three reals of [`DrTopology`], checked over IPv6.
+fn ipv6_config(topo: &DrTopology, vip: SocketAddr, lb_kind: &str) -> String {
     let reals: String = topo
         .reals
         .iter()
-        .map(|r| {
+        .map(|real| {
             format!(
-                "    real_server {} 80 {{ TCP_CHECK {{ connect_timeout 1 }} }}\n",
-                ipv6_for(r.addr())
+                "    real_server {} 80 {{
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+        }}
+    }}
+",
+                ipv6_for(real.addr())
             )
         })
         .collect();
-    let config = format!(
-        "virtual_server {} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind TUN\n{reals}}}\n",
-        vip.ip()
-    );
+    format!(
+        "virtual_server {} {} {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind {lb_kind}
+    protocol TCP
+{reals}}}
+",
+        vip.ip(),
+        vip.port()
+    )
+}
+
+#[test]
+fn dr_over_ipv6_spreads_connections_over_every_real() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::new("dr6")?;
+    let vip = topo.add_ipv6()?;
     let _servers = topo.start_http_servers()?;
-    let (_xlb, run_dir) = topo.start_xlb_for(&config, vip)?;
+    let (_xlb, run_dir) = topo.start_xlb_for(&ipv6_config(&topo, vip, "DR"), vip)?;
+
     assert_spread_by_xdp(&topo, vip, &run_dir)
 }
