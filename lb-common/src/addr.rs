@@ -72,6 +72,14 @@ impl Family {
         }
     }
 
+    /// As people write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::V4 => "IPv4",
+            Self::V6 => "IPv6",
+        }
+    }
+
     /// The family byte of a map entry, or `None` for a value no writer produces.
     pub const fn from_raw(raw: u8) -> Option<Self> {
         match raw {

@@ -10,5 +10,6 @@ pub mod csum;
 pub mod maps;
 pub mod sched;
 pub mod stats;
+pub mod tunnel;
 
 pub use addr::{Addr, Family};

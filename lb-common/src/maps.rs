@@ -18,6 +18,9 @@ pub mod name {
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
     pub const NAT_CONNS: &str = "NAT_CONNS";
     pub const TIMEOUTS: &str = "TIMEOUTS";
+    pub const TUNNEL_SOURCES: &str = "TUNNEL_SOURCES";
+    /// In the decapsulation program's object.
+    pub const DECAP_VIPS: &str = "DECAP_VIPS";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -71,6 +74,8 @@ pub mod method {
     /// Masquerading: rewrite the destination to the real's address and port, and the
     /// real's answers back to the VIP's.
     pub const NAT: u8 = 1;
+    /// Tunnelling: wrap the packet in an IPIP (IPv4) or IP6IP6 (IPv6) header to the real.
+    pub const TUN: u8 = 2;
 }
 
 /// How the XDP program picks a real for a new flow.
@@ -172,6 +177,26 @@ pub struct NeighMiss {
     pub _pad: [u8; 3],
 }
 
+/// Index of a family's entry in `TUNNEL_SOURCES`.
+pub const fn tunnel_source_index(family: Family) -> u32 {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// Key of `DECAP_VIPS`: a VIP a real server takes tunnelled packets for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecapKey {
+    pub addr: Addr,
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+/// VIPs one real server's decapsulation program holds at most.
+pub const MAX_DECAP_VIPS: u32 = 256;
+
 #[cfg(feature = "user")]
 mod pod {
     use super::*;
@@ -185,6 +210,8 @@ mod pod {
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for NatConn {}
     unsafe impl aya::Pod for crate::conn::Timeouts {}
+    unsafe impl aya::Pod for DecapKey {}
+    unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
     unsafe impl aya::Pod for crate::stats::Counters {}
 }
 
@@ -203,6 +230,8 @@ mod tests {
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
         assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
         assert_eq!(size_of::<crate::conn::Timeouts>(), 3 * 8);
+        assert_eq!(size_of::<DecapKey>(), 16 + 4);
+        assert_eq!(size_of::<crate::tunnel::TunnelSource>(), 16 * 2 + 4);
     }
 
     #[test]

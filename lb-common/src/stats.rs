@@ -52,12 +52,14 @@ pub enum Event {
     ExtensionHeader = 9,
     /// A service whose forwarding method this program does not know: dropped.
     UnknownMethod = 10,
+    /// No room in front of the frame for a tunnel header: dropped.
+    NoHeadroom = 11,
     /// A real's answer to a NAT connection, its source rewritten back to the VIP.
-    NatAnswer = 11,
+    NatAnswer = 12,
 }
 
 impl Event {
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -71,6 +73,7 @@ impl Event {
         Event::Redirect,
         Event::ExtensionHeader,
         Event::UnknownMethod,
+        Event::NoHeadroom,
         Event::NatAnswer,
     ];
 
@@ -88,6 +91,7 @@ impl Event {
             Event::Redirect => "redirect",
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
+            Event::NoHeadroom => "no_headroom",
             Event::NatAnswer => "nat_answer",
         }
     }

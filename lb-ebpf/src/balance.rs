@@ -16,7 +16,7 @@ use crate::{
         Ipv6Hdr, Ports,
     },
     maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
-    nat,
+    nat, tunnel,
 };
 
 /// A client packet that may be for a virtual service, as far as the balancer parsed it.
@@ -147,6 +147,7 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
     let verdict = match service.method {
         method::DR => forward::direct(ctx, packet, &real),
         method::NAT => nat::forward(ctx, packet, &real),
+        method::TUN => tunnel::encapsulate(ctx, packet, &real),
         _ => {
             maps::count(Event::UnknownMethod);
             xdp_action::XDP_DROP
@@ -206,7 +207,7 @@ unsafe fn step_ring(position: *mut u64) -> u64 {
 }
 
 #[inline(always)]
-fn pass(event: Event) -> u32 {
+pub fn pass(event: Event) -> u32 {
     maps::count(event);
     xdp_action::XDP_PASS
 }

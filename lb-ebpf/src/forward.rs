@@ -25,7 +25,7 @@ const AF_INET6: u8 = 10;
 /// knows it.
 #[inline(always)]
 pub fn direct(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
-    let hop = match next_hop(ctx, &real.addr, real.family) {
+    let hop = match next_hop(ctx, &real.addr, real.family, 0) {
         Ok(hop) => hop,
         Err(verdict) => return verdict,
     };
@@ -37,11 +37,11 @@ pub fn direct(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
 }
 
 /// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and
-/// MACs. When there is none, the verdict to return, already counted; a missing neighbour
-/// entry is reported to the agent, and the packet passed so the kernel's own resolution
-/// starts too.
+/// MACs (and with `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). When there is none,
+/// the verdict to return, already counted; a missing neighbour entry is reported to the
+/// agent, and the packet passed so the kernel's own resolution starts too.
 #[inline(always)]
-pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8) -> Result<FibLookup, u32> {
+pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8, flags: u32) -> Result<FibLookup, u32> {
     // SAFETY: an all-zero `bpf_fib_lookup` is the documented "no hints" request.
     let mut fib: FibLookup = unsafe { core::mem::zeroed() };
     fib.ifindex = ctx.ingress_ifindex() as u32;
@@ -53,8 +53,8 @@ pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8) -> Result<FibLookup, u
         fib.__bindgen_anon_4.ipv4_dst = dst.0[0];
     }
     // SAFETY: `fib` is a valid request of the size we pass.
-    let rc =
-        unsafe { bpf_fib_lookup(ctx.as_ptr(), &mut fib, size_of::<FibLookup>() as i32, 0) } as u32;
+    let rc = unsafe { bpf_fib_lookup(ctx.as_ptr(), &mut fib, size_of::<FibLookup>() as i32, flags) }
+        as u32;
     match rc {
         BPF_FIB_LKUP_RET_SUCCESS => Ok(fib),
         BPF_FIB_LKUP_RET_NO_NEIGH => {

@@ -7,6 +7,8 @@ pub use lb_common::maps::{IPPROTO_TCP, IPPROTO_UDP};
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const IPPROTO_FRAGMENT: u8 = 44;
+pub const IPPROTO_IPIP: u8 = 4;
+pub const IPPROTO_IPV6: u8 = 41;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -41,6 +43,9 @@ impl Ipv4Hdr {
     pub fn header_len(&self) -> usize {
         usize::from(self.version_ihl & 0x0f) * 4
     }
+
+    /// Don't Fragment, as it sits in `frag_off` (network byte order).
+    pub const DF: u16 = 0x4000u16.to_be();
 
     /// More-fragments set or a non-zero offset: the L4 header is absent or incomplete.
     pub fn is_fragment(&self) -> bool {

@@ -10,6 +10,7 @@ mod forward;
 mod headers;
 mod maps;
 mod nat;
+mod tunnel;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 

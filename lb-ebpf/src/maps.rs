@@ -12,6 +12,7 @@ use lb_common::{
         Service, TABLE_SIZE, VipKey,
     },
     stats::{Counters, Event},
+    tunnel::TunnelSource,
 };
 
 /// Not preallocated so that replacing a service is atomic for readers: the agent switches
@@ -54,6 +55,10 @@ pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Event::COUNT
 
 #[map]
 pub static NEIGH_MISSES: RingBuf = RingBuf::with_byte_size(NEIGH_MISSES_BYTES, 0);
+
+/// Per family (`tunnel_source_index`): where outer TUN headers come from.
+#[map]
+pub static TUNNEL_SOURCES: Array<TunnelSource> = Array::with_max_entries(2, 0);
 
 #[inline(always)]
 pub fn count(event: Event) {

@@ -165,7 +165,7 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     };
     // Not passed when unresolved: the kernel would answer for the VIP itself. The client
     // retries once the agent has resolved the real.
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family) else {
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0) else {
         return xdp_action::XDP_DROP;
     };
     if !readdress(ctx, flow.family, Side::Dst, &flow.dst, &real.addr) {
@@ -238,7 +238,7 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     };
     // Not passed when unresolved: the kernel would forward it with the real's address. The
     // real retransmits once the agent has resolved the client's next hop.
-    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family) else {
+    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0) else {
         return Some(xdp_action::XDP_DROP);
     };
     if !readdress(ctx, key.family, Side::Src, &key.src, &vip) {

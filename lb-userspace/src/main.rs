@@ -8,7 +8,10 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use xlb::{agent, config, ctl, dataplane::xdp::Mode};
+use xlb::{
+    agent, config, ctl,
+    dataplane::xdp::{Mode, TunnelPrefix},
+};
 
 /// keepalived-compatible load balancer with an XDP data plane.
 #[derive(Parser)]
@@ -41,6 +44,12 @@ enum Command {
         /// Flow-table entries (connections remembered per director).
         #[arg(long)]
         flows: Option<u32>,
+        /// Outer source of LVS-TUN packets, ADDR or ADDR/PREFIX, at most one per family
+        /// (default: the route's source address). With a prefix, the host bits vary per
+        /// connection so that reals spread tunnelled connections over their receive
+        /// queues; the director should own the prefix, to receive ICMP errors about them.
+        #[arg(long = "tunnel-source", value_name = "ADDR[/PREFIX]")]
+        tunnel_sources: Vec<TunnelPrefix>,
     },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            tunnel_sources,
         } => run(agent::Options {
             config: file,
             config_id,
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            tunnel_sources,
         }),
         Command::Check {
             file,

@@ -13,8 +13,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
-use lb_common::stats::Event;
+use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
+use lb_common::{Addr, Family, maps::FlowKey, stats::Event, tunnel::flow_hash};
 use xlb::{
     config,
     dataplane::{
@@ -86,6 +86,21 @@ virtual_server 2001:db8:203::10 80 {
     lb_kind DR
     real_server 2001:db8:2::11 80 { }
     real_server 2001:db8:2::12 80 { }
+}
+virtual_server 203.0.113.50 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 192.0.2.11 80 { }
+}
+virtual_server 203.0.113.51 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 203.0.113.200 80 { }
+}
+virtual_server 2001:db8:203::50 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 2001:db8:2::11 80 { }
 }
 virtual_server 2001:db8:203::40 80 {
     lb_algo rr
@@ -599,4 +614,112 @@ fn fragments_pass_untouched() {
         assert_eq!((out.action, &out.frame), (XDP_PASS, frame));
         assert_eq!(bed.event(Event::Fragment), i as u64 + 1);
     }
+}
+
+const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+const VIP_TUN_ROUTED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 51);
+const VIP6_TUN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x50);
+
+/// `inner` (a frame) with its IP packet wrapped in IPIP from `src` to `dst`, in a frame
+/// from `from` to `to`: what the director sends a TUN real.
+fn ipip(inner: &[u8], from: [u8; 6], to: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let packet = &inner[14..];
+    let mut outer = Ipv4Header::new(
+        packet.len() as u16,
+        64,
+        IpNumber::IPV4,
+        src.octets(),
+        dst.octets(),
+    )
+    .unwrap();
+    outer.dont_fragment = packet[6] & 0x40 != 0;
+    outer.header_checksum = outer.calc_header_checksum();
+    let mut frame = [to, from].concat();
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&outer.to_bytes());
+    frame.extend_from_slice(packet);
+    frame
+}
+
+#[test]
+fn tun_wraps_the_packet_in_ipip_from_the_route_source() {
+    let Some(bed) = Bed::new("fx-tun") else {
+        return;
+    };
+    let inner = to_director(54000, VIP_TUN, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(out.frame, ipip(&inner, mac(LB0), mac(REAL1), LB0, REAL1));
+    assert_eq!(bed.event(Event::Tx), 1);
+}
+
+#[test]
+fn tun_reaches_a_real_behind_a_gateway() {
+    let Some(bed) = Bed::new("fx-tun-gw") else {
+        return;
+    };
+    let inner = to_director(54001, VIP_TUN_ROUTED, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    let real = Ipv4Addr::new(203, 0, 113, 200);
+    assert_eq!(out.frame, ipip(&inner, mac(LB0), mac(GATEWAY), LB0, real));
+}
+
+#[test]
+fn tun_sources_vary_per_flow_within_the_configured_prefix() {
+    let Some(mut bed) = Bed::new("fx-tun-src") else {
+        return;
+    };
+    bed.dataplane
+        .set_tunnel_source(&"192.0.2.64/26".parse().unwrap())
+        .unwrap();
+    let sources: Vec<Ipv4Addr> = (0..16)
+        .map(|i| {
+            let out = bed.run(&to_director(55000 + i, VIP_TUN, 80));
+            assert_eq!(out.action, XDP_TX);
+            Ipv4Addr::from(<[u8; 4]>::try_from(&out.frame[14 + 12..14 + 16]).unwrap())
+        })
+        .collect();
+    for source in &sources {
+        assert_eq!(source.octets()[..3], [192, 0, 2], "{source}");
+        assert_eq!(source.octets()[3] & 0xc0, 64, "{source}");
+    }
+    let distinct: std::collections::BTreeSet<_> = sources.iter().collect();
+    assert!(distinct.len() > 8, "{sources:?}");
+    let again = bed.run(&to_director(55000, VIP_TUN, 80));
+    assert_eq!(&again.frame[14 + 12..14 + 16], &sources[0].octets());
+}
+
+#[test]
+fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
+    let Some(bed) = Bed::new("fx-tun6") else {
+        return;
+    };
+    let inner = to_director6(54002, VIP6_TUN, 80);
+    let out = bed.run(&inner);
+    assert_eq!(out.action, XDP_TX);
+    let flow = FlowKey {
+        src: Addr::from(IpAddr::V6(CLIENT6)),
+        dst: Addr::from(IpAddr::V6(VIP6_TUN)),
+        sport: 54002u16.to_be(),
+        dport: 80u16.to_be(),
+        proto: 6,
+        family: Family::V6 as u8,
+        _pad: [0; 2],
+    };
+    let packet = &inner[14..];
+    let outer = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Ipv6FlowLabel::try_new(flow_hash(&flow) & 0xf_ffff).unwrap(),
+        payload_length: packet.len() as u16,
+        next_header: IpNumber::IPV6,
+        hop_limit: 64,
+        source: LB0_6.octets(),
+        destination: REAL6_1.octets(),
+    };
+    let mut expected = [mac6(REAL6_1), mac(LB0)].concat();
+    expected.extend_from_slice(&[0x86, 0xdd]);
+    expected.extend_from_slice(&outer.to_bytes());
+    expected.extend_from_slice(packet);
+    assert_eq!(out.frame, expected);
 }

@@ -44,6 +44,9 @@ pub struct Options {
     pub xdp_mode: Mode,
     /// Flow-table size; the data plane's default when `None`.
     pub flows: Option<u32>,
+    /// Outer sources of tunnelled packets, at most one per family; the route's source
+    /// address for a family without one.
+    pub tunnel_sources: Vec<xdp::TunnelPrefix>,
 }
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
@@ -53,6 +56,18 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("creating run directory {}", options.run_dir.display()))?;
 
     let mut dataplane = XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
+    for (i, source) in options.tunnel_sources.iter().enumerate() {
+        if options.tunnel_sources[..i]
+            .iter()
+            .any(|s| s.family() == source.family())
+        {
+            return Err(anyhow!(
+                "--tunnel-source {source}: one {} source prefix at most",
+                source.family().name()
+            ));
+        }
+        dataplane.set_tunnel_source(source)?;
+    }
     for interface in &options.interfaces {
         dataplane.attach(interface, options.xdp_mode)?;
     }
@@ -347,7 +362,7 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
                 "only address:port services are supported by the XDP data plane yet",
             );
         }
-        if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
+        if let Err(reason) = xdp::supports(vs.scheduler) {
             diags.error(&vs.pos, reason);
         }
         if let ServiceTarget::Addr(vip) = vs.target {

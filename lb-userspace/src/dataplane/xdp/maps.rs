@@ -6,9 +6,11 @@ use aya::{
     util::nr_cpus,
 };
 use lb_common::{
+    Family,
     conn::Timeouts,
-    maps::{Real, Service, VipKey, name},
+    maps::{Real, Service, VipKey, name, tunnel_source_index},
     stats::{Counters, Event},
+    tunnel::TunnelSource,
 };
 
 use super::XdpError;
@@ -21,6 +23,7 @@ pub struct Maps {
     service_stats: PerCpuArray<MapData, Counters>,
     real_stats: PerCpuArray<MapData, Counters>,
     events: PerCpuArray<MapData, u64>,
+    tunnel_sources: Array<MapData, TunnelSource>,
     pub neigh_misses: Option<RingBuf<MapData>>,
     cpus: usize,
 }
@@ -39,6 +42,7 @@ impl Maps {
             service_stats: typed(ebpf, name::SERVICE_STATS)?,
             real_stats: typed(ebpf, name::REAL_STATS)?,
             events: typed(ebpf, name::EVENTS)?,
+            tunnel_sources: typed(ebpf, name::TUNNEL_SOURCES)?,
             neigh_misses: Some(typed(ebpf, name::NEIGH_MISSES)?),
             cpus,
         })
@@ -65,6 +69,16 @@ impl Maps {
                 .map_err(err(name::TABLES))?;
         }
         Ok(())
+    }
+
+    pub fn set_tunnel_source(
+        &mut self,
+        family: Family,
+        source: &TunnelSource,
+    ) -> Result<(), XdpError> {
+        self.tunnel_sources
+            .set(tunnel_source_index(family), source, 0)
+            .map_err(err(name::TUNNEL_SOURCES))
     }
 
     pub fn set_real(&mut self, index: u32, real: &Real) -> Result<(), XdpError> {

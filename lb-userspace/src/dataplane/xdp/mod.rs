@@ -7,6 +7,7 @@ mod maps;
 pub mod neigh;
 mod slots;
 mod stats;
+mod tunnel;
 
 use std::{
     collections::HashMap,
@@ -29,8 +30,8 @@ use lb_common::{
 use thiserror::Error;
 use tracing::{debug, info};
 
-pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
+pub use self::{stats::Stats, tunnel::TunnelPrefix};
 use super::{Plan, ServiceKey, ServicePlan};
 use crate::config::{ForwardMethod, LvsTimeouts, Scheduler};
 
@@ -102,14 +103,12 @@ enum Ring {
     Weighted,
 }
 
-/// The program's code for `method`, if it forwards that way.
-fn method_code(method: ForwardMethod) -> Result<u8, String> {
+/// The program's code for `method`.
+fn method_code(method: ForwardMethod) -> u8 {
     match method {
-        ForwardMethod::Dr => Ok(method::DR),
-        ForwardMethod::Nat => Ok(method::NAT),
-        ForwardMethod::Tun => Err(format!(
-            "lb_kind {method:?} is not supported by the XDP data plane yet"
-        )),
+        ForwardMethod::Dr => method::DR,
+        ForwardMethod::Nat => method::NAT,
+        ForwardMethod::Tun => method::TUN,
     }
 }
 
@@ -124,9 +123,9 @@ fn ring(scheduler: Scheduler) -> Result<Ring, String> {
     }
 }
 
-/// Whether the XDP program can forward such a service, or why not.
-pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
-    method_code(method)?;
+/// Whether the XDP program can schedule a service this way, or why not (it forwards with
+/// every `lb_kind`).
+pub fn supports(scheduler: Scheduler) -> Result<(), String> {
     ring(scheduler).map(|_| ())
 }
 
@@ -243,6 +242,18 @@ impl XdpDataPlane {
         Ok(())
     }
 
+    /// Takes outer source addresses of tunnelled packets in `prefix`'s family from it,
+    /// instead of the address the route to the real would use.
+    pub fn set_tunnel_source(&mut self, prefix: &TunnelPrefix) -> Result<(), XdpError> {
+        self.maps
+            .set_tunnel_source(prefix.family(), &prefix.entry())?;
+        info!(
+            "Tunnelled {} packets leave with sources from {prefix}",
+            prefix.family().name()
+        );
+        Ok(())
+    }
+
     /// Makes the maps say what `plan` says, touching only what changed.
     pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
         let timeouts = timeouts(&plan.timeouts);
@@ -271,7 +282,7 @@ impl XdpDataPlane {
             service: *key,
             reason,
         };
-        let method = method_code(plan.method).map_err(unsupported)?;
+        let method = method_code(plan.method);
         let ring = ring(plan.scheduler).map_err(unsupported)?;
         for real in &plan.reals {
             supports_real(key.addr.ip(), real.addr.ip()).map_err(unsupported)?;

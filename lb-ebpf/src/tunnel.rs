@@ -1,0 +1,163 @@
+//! LVS-TUN: the client's packet, whole, inside an IPIP (IPv4) or IP6IP6 (IPv6) header
+//! addressed to the real, which unwraps it and answers the client directly.
+
+use aya_ebpf::{
+    EbpfContext as _,
+    bindings::{BPF_FIB_LOOKUP_SRC, bpf_fib_lookup as FibLookup, xdp_action},
+    helpers::bpf_xdp_adjust_head,
+    programs::XdpContext,
+};
+use lb_common::{
+    Addr, Family,
+    maps::{Real, tunnel_source_index},
+    stats::Event,
+    tunnel::{TunnelSource, flow_hash, ipv4_header_checksum},
+};
+
+use crate::{
+    balance::{Packet, pass},
+    forward,
+    headers::{self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_IPIP, IPPROTO_IPV6, Ipv4Hdr, Ipv6Hdr},
+    maps::{self, TUNNEL_SOURCES},
+};
+
+/// TTL / hop limit of outer headers: the tunnel is a new hop-by-hop journey.
+const OUTER_TTL: u8 = 64;
+
+#[inline(always)]
+pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
+    let family = if packet.flow.family == Family::V6 as u8 {
+        Family::V6
+    } else {
+        Family::V4
+    };
+    let configured = TUNNEL_SOURCES
+        .get(tunnel_source_index(family))
+        .filter(|s| s.is_set())
+        .copied();
+    let flags = if configured.is_some() {
+        0
+    } else {
+        BPF_FIB_LOOKUP_SRC
+    };
+    let hop = match forward::next_hop(ctx, &real.addr, real.family, flags) {
+        Ok(hop) => hop,
+        Err(verdict) => return verdict,
+    };
+    let hash = flow_hash(&packet.flow);
+    let source = source(family, configured, &hop, hash);
+    match family {
+        Family::V4 => ipv4(ctx, real, &hop, source),
+        Family::V6 => ipv6(ctx, real, &hop, source, hash),
+    }
+}
+
+/// The configured prefix with bits of the flow hash, or the address the route would use.
+#[inline(always)]
+fn source(family: Family, configured: Option<TunnelSource>, hop: &FibLookup, hash: u32) -> Addr {
+    match configured {
+        Some(prefix) => prefix.for_flow(hash),
+        // SAFETY: plain words; the kernel filled the member of the lookup's family.
+        None => unsafe {
+            match family {
+                Family::V4 => Addr::from_v4_raw(hop.__bindgen_anon_3.ipv4_src),
+                Family::V6 => Addr(hop.__bindgen_anon_3.ipv6_src),
+            }
+        },
+    }
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr) -> u32 {
+    let Some(inner) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
+        return pass(Event::Truncated);
+    };
+    // SAFETY: bounds checked by `at`; read before the head moves.
+    let (tos, inner_len, df) = unsafe {
+        (
+            (*inner).tos,
+            u16::from_be((*inner).tot_len),
+            (*inner).frag_off & Ipv4Hdr::DF,
+        )
+    };
+    if EthHdr::LEN + usize::from(inner_len) > ctx.data_end() - ctx.data() {
+        return pass(Event::Truncated);
+    }
+    let Some((eth, outer)) = grow::<Ipv4Hdr>(ctx, ETH_P_IP) else {
+        return drop_no_headroom();
+    };
+    let mut header = Ipv4Hdr {
+        version_ihl: 0x45,
+        tos,
+        tot_len: (inner_len + Ipv4Hdr::MIN_LEN as u16).to_be(),
+        id: 0,
+        // Path MTU discovery keeps working when the client asked for it, as in IPVS.
+        frag_off: df,
+        ttl: OUTER_TTL,
+        proto: IPPROTO_IPIP,
+        check: 0,
+        src: source.0[0],
+        dst: real.addr.0[0],
+    };
+    // SAFETY: `Ipv4Hdr` is ten plain 16-bit words without padding.
+    header.check = ipv4_header_checksum(unsafe { &*(&header as *const Ipv4Hdr).cast() });
+    // SAFETY: `grow` bounds-checked the new header.
+    unsafe { outer.write(header) };
+    forward::send(ctx, eth, hop)
+}
+
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr, hash: u32) -> u32 {
+    let Some(inner) = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN) else {
+        return pass(Event::Truncated);
+    };
+    // SAFETY: bounds checked by `at`; read before the head moves.
+    let (first_word, payload_len) = unsafe {
+        (
+            u32::from_be((*inner).version_class_flow),
+            u16::from_be((*inner).payload_len),
+        )
+    };
+    let inner_len = Ipv6Hdr::LEN + usize::from(payload_len);
+    if EthHdr::LEN + inner_len > ctx.data_end() - ctx.data() {
+        return pass(Event::Truncated);
+    }
+    let Some((eth, outer)) = grow::<Ipv6Hdr>(ctx, ETH_P_IPV6) else {
+        return drop_no_headroom();
+    };
+    let traffic_class = first_word & 0x0ff0_0000;
+    // The flow label carries the hash too, for ECMP and RSS that read it.
+    let header = Ipv6Hdr {
+        version_class_flow: ((6 << 28) | traffic_class | (hash & 0x000f_ffff)).to_be(),
+        payload_len: (inner_len as u16).to_be(),
+        next_header: IPPROTO_IPV6,
+        hop_limit: OUTER_TTL,
+        src: source.0,
+        dst: real.addr.0,
+    };
+    // SAFETY: `grow` bounds-checked the new header.
+    unsafe { outer.write(header) };
+    forward::send(ctx, eth, hop)
+}
+
+/// Makes room for an `H` between the Ethernet header and the packet, and returns the new
+/// Ethernet header (its type set to `proto`, MACs left for `forward::send`) and the room.
+#[inline(always)]
+fn grow<H>(ctx: &XdpContext, proto: u16) -> Option<(*mut EthHdr, *mut H)> {
+    let room = size_of::<H>() as i32;
+    // SAFETY: plain helper call; every packet pointer is re-derived after it.
+    if unsafe { bpf_xdp_adjust_head(ctx.as_ptr().cast(), -room) } != 0 {
+        return None;
+    }
+    let eth = headers::at::<EthHdr>(ctx, 0)?;
+    let outer = headers::at::<H>(ctx, EthHdr::LEN)?;
+    // SAFETY: bounds checked by `at`.
+    unsafe { (*eth).proto = proto.to_be() };
+    Some((eth, outer))
+}
+
+#[inline(always)]
+fn drop_no_headroom() -> u32 {
+    maps::count(Event::NoHeadroom);
+    xdp_action::XDP_DROP
+}
