@@ -40,6 +40,12 @@ impl Delta {
         }
     }
 
+    /// Both sets of changes: for a checksum that covers fields `other` was made for too
+    /// (an ICMP error's checksum covers the headers it quotes, and their checksums).
+    pub const fn plus(self, other: Delta) -> Self {
+        Self(fold32(self.0 + other.0))
+    }
+
     /// The checksum field `check` after the changes.
     pub const fn apply(self, check: u16) -> u16 {
         !(fold32((!check) as u32 + self.0) as u16)
@@ -150,6 +156,16 @@ mod tests {
         let updated = Delta::new().addr(&old, &new, Family::V6).apply(check);
         bytes[32..34].copy_from_slice(&updated.to_ne_bytes());
         assert_eq!(full(&bytes), 0);
+    }
+
+    #[test]
+    fn deltas_add_up_like_one_set_of_changes() {
+        let (a, b) = (
+            Delta::new().word16(1, 0x8000),
+            Delta::new().word32(0xdead_beef, 7),
+        );
+        let both = Delta::new().word16(1, 0x8000).word32(0xdead_beef, 7);
+        assert_eq!(a.plus(b).apply(0x1234), both.apply(0x1234));
     }
 
     #[test]

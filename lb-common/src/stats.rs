@@ -56,10 +56,13 @@ pub enum Event {
     NoHeadroom = 11,
     /// A real's answer to a NAT connection, its source rewritten back to the VIP.
     NatAnswer = 12,
+    /// An ICMP error about a virtual service's flow that no real owns (the flow is not, or
+    /// no longer, in the flow table): passed to the kernel.
+    IcmpUnplaced = 13,
 }
 
 impl Event {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 14;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -75,6 +78,7 @@ impl Event {
         Event::UnknownMethod,
         Event::NoHeadroom,
         Event::NatAnswer,
+        Event::IcmpUnplaced,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -93,6 +97,7 @@ impl Event {
             Event::UnknownMethod => "unknown_method",
             Event::NoHeadroom => "no_headroom",
             Event::NatAnswer => "nat_answer",
+            Event::IcmpUnplaced => "icmp_unplaced",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
         Ipv6Hdr, Ports,
     },
+    icmp,
     maps::{self, FLOWS, REALS, RING_POS, TABLES, VIPS},
     nat, tunnel,
 };
@@ -43,7 +44,8 @@ pub fn packet(ctx: &XdpContext) -> u32 {
     };
     match parsed {
         Ok(packet) => balance(ctx, &packet),
-        Err(event) => pass(event),
+        // What is no TCP or UDP flow may still be an ICMP error about one.
+        Err(event) => icmp::error(ctx, eth).unwrap_or_else(|| pass(event)),
     }
 }
 
@@ -162,7 +164,7 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
 /// The real an established flow is pinned to, if that real still exists as it did when the
 /// flow was scheduled.
 #[inline(always)]
-fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
+pub fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
     // SAFETY: flow values are written whole by `schedule` and only read here.
     let flow = unsafe { FLOWS.get(key) }?;
     let real = *REALS.get(flow.real)?;

@@ -7,6 +7,8 @@ pub use lb_common::maps::{IPPROTO_TCP, IPPROTO_UDP};
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const IPPROTO_FRAGMENT: u8 = 44;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_ICMPV6: u8 = 58;
 pub const IPPROTO_IPIP: u8 = 4;
 pub const IPPROTO_IPV6: u8 = 41;
 
@@ -104,6 +106,21 @@ pub struct UdpHdr {
     pub len: u16,
     /// Zero over IPv4 when the sender computed none.
     pub check: u16,
+}
+
+/// The fixed part of ICMP and ICMPv6 messages; an error's quote of the offending packet
+/// follows it.
+#[repr(C)]
+pub struct IcmpHdr {
+    pub kind: u8,
+    pub code: u8,
+    pub check: u16,
+    /// Type-specific: unused, or the MTU of fragmentation needed and packet too big.
+    pub rest: u32,
+}
+
+impl IcmpHdr {
+    pub const LEN: usize = 8;
 }
 
 /// A `T` at `offset` bytes into the packet, or `None` when the packet ends before it does.

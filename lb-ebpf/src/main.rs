@@ -8,6 +8,7 @@
 mod balance;
 mod forward;
 mod headers;
+mod icmp;
 mod maps;
 mod nat;
 mod tunnel;
