@@ -49,6 +49,8 @@ const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
 const REAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
 /// Answers the client's VIP traffic by DR.
 const DR_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
+/// Answers the client's VIP traffic through an IPIP tunnel.
+const TUN_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 70);
 /// A router on the client's side that sends ICMP errors about the VIPs' answers.
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
@@ -71,6 +73,11 @@ virtual_server 203.0.113.50 53 {
 virtual_server 203.0.113.60 80 {
     lb_algo rr
     lb_kind DR
+    real_server 192.0.2.11 80 { }
+}
+virtual_server 203.0.113.70 80 {
+    lb_algo rr
+    lb_kind TUN
     real_server 192.0.2.11 80 { }
 }
 virtual_server 2001:db8:ff::50 80 {
@@ -430,6 +437,40 @@ fn a_fragmentation_needed_about_a_dr_flow_goes_to_its_real() {
     assert_eq!(
         out.frame,
         frag_needed((mac(LB0), mac(REALS[0])), DR_VIP, ip_packet(&answer))
+    );
+}
+
+#[test]
+fn a_fragmentation_needed_about_a_tun_flow_is_tunnelled_to_its_real() {
+    let Some(bed) = Bed::new("icmp-tun") else {
+        return;
+    };
+    bed.client_sends(&tcp(
+        (mac(CLIENT), mac(LB1)),
+        (CLIENT, 40044),
+        (TUN_VIP, 80),
+        "S",
+    ));
+    let answer = tcp(
+        (mac(REALS[0]), mac(LB0)),
+        (TUN_VIP, 80),
+        (CLIENT, 40044),
+        "SA",
+    );
+    let error = frag_needed((mac(ROUTER), mac(LB1)), TUN_VIP, ip_packet(&answer));
+    let out = bed.client_sends(&error);
+    assert_eq!(out.action, XDP_REDIRECT);
+    let outer = ip_packet(&out.frame);
+    assert_eq!(out.frame[..6], mac(REALS[0]));
+    assert_eq!(
+        (outer[9], &outer[16..20]),
+        (4, &REALS[0].octets()[..]),
+        "IPIP to the real"
+    );
+    assert_eq!(
+        &outer[20..],
+        ip_packet(&error),
+        "the error, unchanged inside"
     );
 }
 
