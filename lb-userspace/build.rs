@@ -13,7 +13,7 @@ use std::{
 
 const TARGET: &str = "bpfel-unknown-none";
 /// Binaries of `lb-ebpf`; each is one object file.
-const OBJECTS: &[&str] = &["lb-ebpf", "baseline"];
+const OBJECTS: &[&str] = &["lb-ebpf", "baseline", "decap"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -6,7 +6,8 @@
 
 pub mod addr;
 pub mod conn;
-pub mod csum;
+pub mod icmp_reply;
+pub mod inet_csum;
 pub mod maps;
 pub mod sched;
 pub mod stats;

@@ -18,6 +18,7 @@ pub mod name {
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
     pub const NAT_CONNS: &str = "NAT_CONNS";
     pub const TIMEOUTS: &str = "TIMEOUTS";
+    pub const STAGES: &str = "STAGES";
     pub const TUNNEL_SOURCES: &str = "TUNNEL_SOURCES";
     /// In the decapsulation program's object.
     pub const DECAP_VIPS: &str = "DECAP_VIPS";
@@ -77,6 +78,18 @@ pub mod method {
     /// Tunnelling: wrap the packet in an IPIP (IPv4) or IP6IP6 (IPv6) header to the real.
     pub const TUN: u8 = 2;
 }
+
+/// Programs of the balancer's object that it tail-calls, by their index in `STAGES`: one
+/// program would exceed BPF's 512 bytes of stack.
+pub mod stage {
+    /// NAT services, the reals' answers to them, and ICMP errors about any flow.
+    pub const NAT: u32 = 0;
+    /// Its program in the object.
+    pub const NAT_PROGRAM: &str = "xlb_nat";
+}
+
+/// Entries of `STAGES`.
+pub const STAGE_COUNT: u32 = 1;
 
 /// How the XDP program picks a real for a new flow.
 pub mod select {

@@ -54,15 +54,22 @@ pub enum Event {
     UnknownMethod = 10,
     /// No room in front of the frame for a tunnel header: dropped.
     NoHeadroom = 11,
+    /// Too big once tunnelled: the client was answered with ICMP fragmentation needed or
+    /// ICMPv6 packet too big, sent back with XDP_TX.
+    TooBig = 12,
+    /// Too big once tunnelled, and no answer may be sent (IPv4 without Don't Fragment) or
+    /// built (IPv4 options, too short to quote): dropped.
+    TooBigDropped = 13,
     /// A real's answer to a NAT connection, its source rewritten back to the VIP.
-    NatAnswer = 12,
-    /// An ICMP error about a virtual service's flow that no real owns (the flow is not, or
-    /// no longer, in the flow table): passed to the kernel.
-    IcmpUnplaced = 13,
+    NatAnswer = 14,
+    /// An ICMP error about a virtual service's flow that is not relayed to a real: no real
+    /// owns the flow (it is not, or no longer, in the flow table), or it is tunnelled (TUN),
+    /// which the NAT stage that relays errors cannot do. Passed to the kernel.
+    IcmpUnplaced = 15,
 }
 
 impl Event {
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 16;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -77,6 +84,8 @@ impl Event {
         Event::ExtensionHeader,
         Event::UnknownMethod,
         Event::NoHeadroom,
+        Event::TooBig,
+        Event::TooBigDropped,
         Event::NatAnswer,
         Event::IcmpUnplaced,
     ];
@@ -96,6 +105,8 @@ impl Event {
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
             Event::NoHeadroom => "no_headroom",
+            Event::TooBig => "too_big",
+            Event::TooBigDropped => "too_big_dropped",
             Event::NatAnswer => "nat_answer",
             Event::IcmpUnplaced => "icmp_unplaced",
         }

@@ -1,6 +1,6 @@
 //! LVS-TUN: the outer header's source address, and the checksum of an outer IPv4 header.
 
-use crate::{Addr, maps::FlowKey};
+use crate::{Addr, inet_csum, maps::FlowKey};
 
 /// A 32-bit hash of a client connection, the same on every packet of it.
 ///
@@ -94,19 +94,10 @@ impl TunnelSource {
     }
 }
 
-/// The checksum of an IPv4 header given as ten 16-bit words in network byte order (read
-/// natively), its own checksum field zero; returned the same way, ready to store.
+/// The checksum of an IPv4 header given as ten 16-bit words as the packet carries them,
+/// its own checksum field zero; returned the same way, ready to store.
 pub fn ipv4_header_checksum(words: &[u16; 10]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut i = 0;
-    while i < words.len() {
-        sum += u32::from(u16::from_be(words[i]));
-        i += 1;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    (!(sum as u16)).to_be()
+    inet_csum::finish(inet_csum::add_words(0, words))
 }
 
 #[cfg(test)]
@@ -181,15 +172,11 @@ mod tests {
 
     #[test]
     fn ipv4_checksum_matches_a_known_header() {
-        // 45 00 00 73 00 00 40 00 40 11 [b8 61] c0 a8 00 01 c0 a8 00 c7 (a classic example).
-        let bytes: [u8; 20] = [
+        let bytes = [
             0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
             0xc7,
         ];
-        let mut words = [0u16; 10];
-        for (w, c) in words.iter_mut().zip(bytes.chunks_exact(2)) {
-            *w = u16::from_ne_bytes([c[0], c[1]]);
-        }
+        let words: [u16; 10] = inet_csum::words(&bytes).try_into().unwrap();
         assert_eq!(ipv4_header_checksum(&words).to_ne_bytes(), [0xb8, 0x61]);
     }
 }

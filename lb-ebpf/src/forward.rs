@@ -3,8 +3,8 @@
 use aya_ebpf::{
     EbpfContext as _,
     bindings::{
-        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup as FibLookup,
-        xdp_action,
+        BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
+        bpf_fib_lookup as FibLookup, xdp_action,
     },
     helpers::{bpf_fib_lookup, bpf_redirect},
     programs::XdpContext,
@@ -25,9 +25,9 @@ const AF_INET6: u8 = 10;
 /// knows it.
 #[inline(always)]
 pub fn direct(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
-    let hop = match next_hop(ctx, &real.addr, real.family, 0) {
+    let hop = match next_hop(ctx, &real.addr, real.family, 0, 0) {
         Ok(hop) => hop,
-        Err(verdict) => return verdict,
+        Err(no_hop) => return no_hop.verdict(),
     };
     if next_hop_addr(&hop) != real.addr {
         maps::count(Event::NotOnLink);
@@ -36,15 +36,45 @@ pub fn direct(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     send(ctx, packet.eth, &hop)
 }
 
+/// Why a packet has no next hop.
+pub enum NoHop {
+    /// Nothing to do but return this verdict, already counted.
+    Verdict(u32),
+    /// The packet would exceed the route's MTU, this one.
+    TooBig(u16),
+}
+
+impl NoHop {
+    /// The verdict for a caller that has nothing better to do, counted.
+    #[inline(always)]
+    pub fn verdict(self) -> u32 {
+        match self {
+            Self::Verdict(verdict) => verdict,
+            Self::TooBig(_) => {
+                maps::count(Event::TooBigDropped);
+                xdp_action::XDP_DROP
+            }
+        }
+    }
+}
+
 /// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and
-/// MACs (and with `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). When there is none,
-/// the verdict to return, already counted; a missing neighbour entry is reported to the
-/// agent, and the packet passed so the kernel's own resolution starts too.
+/// MACs (and with `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). A packet of
+/// `tot_len` bytes (not checked when zero) must fit the route's MTU. A missing neighbour
+/// entry is reported to the agent, and the packet passed so the kernel's own resolution
+/// starts too.
 #[inline(always)]
-pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8, flags: u32) -> Result<FibLookup, u32> {
+pub fn next_hop(
+    ctx: &XdpContext,
+    dst: &Addr,
+    family: u8,
+    flags: u32,
+    tot_len: u16,
+) -> Result<FibLookup, NoHop> {
     // SAFETY: an all-zero `bpf_fib_lookup` is the documented "no hints" request.
     let mut fib: FibLookup = unsafe { core::mem::zeroed() };
     fib.ifindex = ctx.ingress_ifindex() as u32;
+    fib.__bindgen_anon_1.tot_len = tot_len;
     if family == Family::V6 as u8 {
         fib.family = AF_INET6;
         fib.__bindgen_anon_4.ipv6_dst = dst.0;
@@ -67,11 +97,15 @@ pub fn next_hop(ctx: &XdpContext, dst: &Addr, family: u8, flags: u32) -> Result<
             // A full ring only means the agent already has plenty to resolve.
             let _ = NEIGH_MISSES.output::<NeighMiss>(&miss, 0);
             maps::count(Event::NeighMiss);
-            Err(xdp_action::XDP_PASS)
+            Err(NoHop::Verdict(xdp_action::XDP_PASS))
+        }
+        // SAFETY: the kernel reports the MTU in the field it read the length from.
+        BPF_FIB_LKUP_RET_FRAG_NEEDED => {
+            Err(NoHop::TooBig(unsafe { fib.__bindgen_anon_1.mtu_result }))
         }
         _ => {
             maps::count(Event::NoRoute);
-            Err(xdp_action::XDP_DROP)
+            Err(NoHop::Verdict(xdp_action::XDP_DROP))
         }
     }
 }

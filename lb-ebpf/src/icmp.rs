@@ -6,34 +6,39 @@
 //! Such an error is addressed to the VIP and quotes the headers of the real's answer (from
 //! the VIP to the client), so the flow is the quote reversed.
 
-use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use lb_common::{
     Addr, Family,
-    maps::{FlowKey, VipKey, method},
-    stats::Event,
+    icmp_reply::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
+    maps::FlowKey,
 };
 
 use crate::{
-    balance::{self, Packet},
-    forward,
+    balance::Packet,
     headers::{
-        self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
-        IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports,
+        self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_TCP, IPPROTO_UDP, IcmpHdr, Ipv4Hdr, Ipv6Hdr,
+        Ports,
     },
-    maps::{self, VIPS},
-    nat, tunnel,
 };
 
-const ICMP_DEST_UNREACHABLE: u8 = 3;
 const ICMP_TIME_EXCEEDED: u8 = 11;
-const ICMPV6_DEST_UNREACHABLE: u8 = 1;
-const ICMPV6_PACKET_TOO_BIG: u8 = 2;
+const ICMPV6_DEST_UNREACH: u8 = 1;
 const ICMPV6_TIME_EXCEEDED: u8 = 3;
 
-/// The verdict for an ICMP error about a virtual service's flow; `None` when the frame is
-/// no such error.
+/// Where an ICMP error's parts lie in the frame.
+#[derive(Clone, Copy)]
+pub struct Error {
+    /// Offset of the ICMP header.
+    pub icmp: usize,
+    /// Offset of the quoted IP header.
+    pub quote: usize,
+}
+
+/// The flow an ICMP error is about, as a client's packet of it (its `l4` the quoted ports),
+/// and where the error's parts are; `None` when the frame is no ICMP error about a TCP or
+/// UDP packet.
 #[inline(always)]
-pub fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<u32> {
+pub fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<(Packet, Error)> {
     // SAFETY: the caller bounds-checked the Ethernet header.
     let (family, icmp) = match u16::from_be(unsafe { (*eth).proto }) {
         ETH_P_IP => (Family::V4, icmp_v4(ctx)?),
@@ -42,27 +47,7 @@ pub fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<u32> {
     };
     let quote = icmp + IcmpHdr::LEN;
     let (flow, l4) = quoted_flow(ctx, family, quote)?;
-    let vip = VipKey {
-        addr: flow.dst,
-        port: flow.dport,
-        proto: flow.proto,
-        family: flow.family,
-    };
-    // SAFETY: services are never updated in place (see `VIPS`).
-    let service = unsafe { VIPS.get(&vip) }?;
-    let Some((_, real, _)) = balance::pinned_real(&flow) else {
-        return Some(balance::pass(Event::IcmpUnplaced));
-    };
-    let packet = Packet { eth, l4, flow };
-    Some(match service.method {
-        method::DR => forward::direct(ctx, &packet, &real),
-        method::NAT => nat::error_to_real(ctx, &packet, &real, icmp, quote),
-        method::TUN => tunnel::encapsulate(ctx, &packet, &real),
-        _ => {
-            maps::count(Event::UnknownMethod);
-            xdp_action::XDP_DROP
-        }
-    })
+    Some((Packet { eth, l4, flow }, Error { icmp, quote }))
 }
 
 /// Offset of the ICMP header of an IPv4 ICMP error that is no fragment.
@@ -80,7 +65,7 @@ fn icmp_v4(ctx: &XdpContext) -> Option<usize> {
     // SAFETY: bounds checked by `at`.
     matches!(
         unsafe { (*icmp).kind },
-        ICMP_DEST_UNREACHABLE | ICMP_TIME_EXCEEDED
+        ICMP_DEST_UNREACH | ICMP_TIME_EXCEEDED
     )
     .then_some(at)
 }
@@ -98,7 +83,7 @@ fn icmp_v6(ctx: &XdpContext) -> Option<usize> {
     // SAFETY: bounds checked by `at`.
     matches!(
         unsafe { (*icmp).kind },
-        ICMPV6_DEST_UNREACHABLE | ICMPV6_PACKET_TOO_BIG | ICMPV6_TIME_EXCEEDED
+        ICMPV6_DEST_UNREACH | ICMPV6_PACKET_TOO_BIG | ICMPV6_TIME_EXCEEDED
     )
     .then_some(at)
 }

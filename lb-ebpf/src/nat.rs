@@ -10,7 +10,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpCon
 use lb_common::{
     Addr, Family,
     conn::{self, Timeouts, state},
-    csum::Delta,
+    inet_csum::Delta,
     maps::{FlowKey, NatConn, Real},
     stats::Event,
 };
@@ -19,6 +19,7 @@ use crate::{
     balance::{Packet, pass},
     forward,
     headers::{self, EthHdr, IPPROTO_TCP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
+    icmp::Error,
     maps::{self, NAT_CONNS, TIMEOUTS},
 };
 
@@ -173,7 +174,7 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     };
     // Not passed when unresolved: the kernel would answer for the VIP itself. The client
     // retries once the agent has resolved the real.
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0) else {
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
         return xdp_action::XDP_DROP;
     };
     if readdress(
@@ -253,7 +254,7 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     };
     // Not passed when unresolved: the kernel would forward it with the real's address. The
     // real retransmits once the agent has resolved the client's next hop.
-    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0) else {
+    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0, 0) else {
         return Some(xdp_action::XDP_DROP);
     };
     if readdress(ctx, key.family, EthHdr::LEN, Side::Src, &key.src, &vip).is_none() {
@@ -269,20 +270,14 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     Some(forward::send(ctx, packet.eth, &hop))
 }
 
-/// Sends an ICMP error about `packet`'s flow (client → VIP, pinned to `real`) on to the
+/// Sends an ICMP `error` about `packet`'s flow (client → VIP, pinned to `real`) on to the
 /// real, as if the error were about the real's own answer: the outer destination and the
-/// quoted source become the real's, and every checksum that covers them follows. The ICMP
-/// header is at `icmp`, the quoted IP header at `quote`.
+/// quoted source become the real's, and every checksum that covers them follows.
 #[inline(always)]
-pub fn error_to_real(
-    ctx: &XdpContext,
-    packet: &Packet,
-    real: &Real,
-    icmp: usize,
-    quote: usize,
-) -> u32 {
+pub fn error_to_real(ctx: &XdpContext, packet: &Packet, real: &Real, error: Error) -> u32 {
+    let Error { icmp, quote } = error;
     let flow = &packet.flow;
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0) else {
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
         return xdp_action::XDP_DROP;
     };
     let Some(icmp) = headers::at::<IcmpHdr>(ctx, icmp) else {

@@ -16,13 +16,26 @@ use lb_common::{
 
 use crate::{
     balance::{Packet, pass},
-    forward,
+    forward::{self, NoHop},
     headers::{self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_IPIP, IPPROTO_IPV6, Ipv4Hdr, Ipv6Hdr},
+    icmp_reply,
     maps::{self, TUNNEL_SOURCES},
 };
 
 /// TTL / hop limit of outer headers: the tunnel is a new hop-by-hop journey.
 const OUTER_TTL: u8 = 64;
+
+/// What the outer header copies from the client's packet.
+struct Inner {
+    /// The whole IP packet, headers included, without any Ethernet padding.
+    len: u16,
+    /// IPv4: the type-of-service byte.
+    tos: u8,
+    /// IPv4: the Don't Fragment bit, where `frag_off` holds it.
+    df: u16,
+    /// IPv6: the first word (version, traffic class, flow label), host order.
+    first_word: u32,
+}
 
 #[inline(always)]
 pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
@@ -31,6 +44,13 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     } else {
         Family::V4
     };
+    let Some(inner) = inner(ctx, family) else {
+        return pass(Event::Truncated);
+    };
+    let overhead = match family {
+        Family::V4 => Ipv4Hdr::MIN_LEN,
+        Family::V6 => Ipv6Hdr::LEN,
+    } as u16;
     let configured = TUNNEL_SOURCES
         .get(tunnel_source_index(family))
         .filter(|s| s.is_set())
@@ -40,16 +60,48 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     } else {
         BPF_FIB_LOOKUP_SRC
     };
-    let hop = match forward::next_hop(ctx, &real.addr, real.family, flags) {
+    let hop = match forward::next_hop(ctx, &real.addr, real.family, flags, inner.len + overhead) {
         Ok(hop) => hop,
-        Err(verdict) => return verdict,
+        Err(NoHop::TooBig(mtu)) => return icmp_reply::too_big(ctx, family, mtu, overhead),
+        Err(no_hop) => return no_hop.verdict(),
     };
     let hash = flow_hash(&packet.flow);
     let source = source(family, configured, &hop, hash);
     match family {
-        Family::V4 => ipv4(ctx, real, &hop, source),
-        Family::V6 => ipv6(ctx, real, &hop, source, hash),
+        Family::V4 => ipv4(ctx, real, &hop, source, &inner),
+        Family::V6 => ipv6(ctx, real, &hop, source, hash, &inner),
     }
+}
+
+/// The client's IP packet as the outer header needs it, or `None` when its length field
+/// claims more than the frame holds.
+#[inline(always)]
+fn inner(ctx: &XdpContext, family: Family) -> Option<Inner> {
+    let frame = ctx.data_end() - ctx.data();
+    // SAFETY: headers are bounds-checked by `at` and only read.
+    let inner = unsafe {
+        match family {
+            Family::V4 => {
+                let ip = &*headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN)?;
+                Inner {
+                    len: u16::from_be(ip.tot_len),
+                    tos: ip.tos,
+                    df: ip.frag_off & Ipv4Hdr::DF,
+                    first_word: 0,
+                }
+            }
+            Family::V6 => {
+                let ip = &*headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN)?;
+                Inner {
+                    len: u16::from_be(ip.payload_len).saturating_add(Ipv6Hdr::LEN as u16),
+                    tos: 0,
+                    df: 0,
+                    first_word: u32::from_be(ip.version_class_flow),
+                }
+            }
+        }
+    };
+    (EthHdr::LEN + usize::from(inner.len) <= frame).then_some(inner)
 }
 
 /// The configured prefix with bits of the flow hash, or the address the route would use.
@@ -68,31 +120,17 @@ fn source(family: Family, configured: Option<TunnelSource>, hop: &FibLookup, has
 }
 
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr) -> u32 {
-    let Some(inner) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
-        return pass(Event::Truncated);
-    };
-    // SAFETY: bounds checked by `at`; read before the head moves.
-    let (tos, inner_len, df) = unsafe {
-        (
-            (*inner).tos,
-            u16::from_be((*inner).tot_len),
-            (*inner).frag_off & Ipv4Hdr::DF,
-        )
-    };
-    if EthHdr::LEN + usize::from(inner_len) > ctx.data_end() - ctx.data() {
-        return pass(Event::Truncated);
-    }
+fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr, inner: &Inner) -> u32 {
     let Some((eth, outer)) = grow::<Ipv4Hdr>(ctx, ETH_P_IP) else {
         return drop_no_headroom();
     };
     let mut header = Ipv4Hdr {
         version_ihl: 0x45,
-        tos,
-        tot_len: (inner_len + Ipv4Hdr::MIN_LEN as u16).to_be(),
+        tos: inner.tos,
+        tot_len: (inner.len + Ipv4Hdr::MIN_LEN as u16).to_be(),
         id: 0,
         // Path MTU discovery keeps working when the client asked for it, as in IPVS.
-        frag_off: df,
+        frag_off: inner.df,
         ttl: OUTER_TTL,
         proto: IPPROTO_IPIP,
         check: 0,
@@ -107,29 +145,22 @@ fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr) -> u32 {
 }
 
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr, hash: u32) -> u32 {
-    let Some(inner) = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN) else {
-        return pass(Event::Truncated);
-    };
-    // SAFETY: bounds checked by `at`; read before the head moves.
-    let (first_word, payload_len) = unsafe {
-        (
-            u32::from_be((*inner).version_class_flow),
-            u16::from_be((*inner).payload_len),
-        )
-    };
-    let inner_len = Ipv6Hdr::LEN + usize::from(payload_len);
-    if EthHdr::LEN + inner_len > ctx.data_end() - ctx.data() {
-        return pass(Event::Truncated);
-    }
+fn ipv6(
+    ctx: &XdpContext,
+    real: &Real,
+    hop: &FibLookup,
+    source: Addr,
+    hash: u32,
+    inner: &Inner,
+) -> u32 {
     let Some((eth, outer)) = grow::<Ipv6Hdr>(ctx, ETH_P_IPV6) else {
         return drop_no_headroom();
     };
-    let traffic_class = first_word & 0x0ff0_0000;
+    let traffic_class = inner.first_word & 0x0ff0_0000;
     // The flow label carries the hash too, for ECMP and RSS that read it.
     let header = Ipv6Hdr {
         version_class_flow: ((6 << 28) | traffic_class | (hash & 0x000f_ffff)).to_be(),
-        payload_len: (inner_len as u16).to_be(),
+        payload_len: inner.len.to_be(),
         next_header: IPPROTO_IPV6,
         hop_limit: OUTER_TTL,
         src: source.0,

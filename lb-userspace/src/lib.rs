@@ -8,4 +8,5 @@ pub mod check;
 pub mod config;
 pub mod ctl;
 pub mod dataplane;
+pub mod realserver;
 pub mod vrrp;

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use xlb::{
     agent, config, ctl,
     dataplane::xdp::{Mode, TunnelPrefix},
+    realserver::{self, RealMode},
 };
 
 /// keepalived-compatible load balancer with an XDP data plane.
@@ -66,6 +67,28 @@ enum Command {
         #[arg(short = 'i', long = "config-id")]
         config_id: Option<String>,
     },
+    /// Make this host an LVS-DR or LVS-TUN real server: the VIPs on lo, ARP kept quiet
+    /// about them, and for TUN xlb's decapsulation XDP program on the interface. With
+    /// --remove, undo exactly what was done.
+    Realserver {
+        /// A VIP this host serves (repeat for several).
+        #[arg(long = "vip", required_unless_present = "remove")]
+        vips: Vec<std::net::IpAddr>,
+        #[arg(long, value_enum, default_value_t = RealMode::Dr)]
+        mode: RealMode,
+        /// The interface the director's packets arrive on.
+        #[arg(long)]
+        interface: String,
+        /// Undo what a previous call did on the interface.
+        #[arg(long)]
+        remove: bool,
+        /// Directory for the state --remove reads.
+        #[arg(long, default_value = DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+        /// How to attach the decapsulation program (TUN).
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        xdp_mode: Mode,
+    },
     /// Show a running agent's services, reals and counters.
     Status {
         #[arg(long, default_value = DEFAULT_RUN_DIR)]
@@ -111,6 +134,26 @@ fn main() -> ExitCode {
             config_id,
         } => return check(&file, json, host, config_id),
         Command::Status { run_dir, json } => status(&run_dir, json),
+        Command::Realserver {
+            interface,
+            remove: true,
+            run_dir,
+            ..
+        } => realserver::remove(&run_dir, &interface),
+        Command::Realserver {
+            vips,
+            mode,
+            interface,
+            remove: false,
+            run_dir,
+            xdp_mode,
+        } => realserver::add(&realserver::Options {
+            vips,
+            mode,
+            interface,
+            run_dir,
+            xdp_mode,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,16 @@ pub struct DrTopology {
 impl DrTopology {
     /// Builds the topology; `tag` (letters, digits, '-') names its namespaces.
     pub fn new(tag: &str) -> anyhow::Result<Self> {
+        let topo = Self::without_vips_on_reals(tag)?;
+        for real in &topo.reals {
+            real.accept_vip_directly(IpAddr::V4(VIP))?;
+        }
+        Ok(topo)
+    }
+
+    /// The topology with reals that do not hold the VIP yet, for a test to make them real
+    /// servers its own way (`xlb realserver`).
+    pub fn without_vips_on_reals(tag: &str) -> anyhow::Result<Self> {
         let lan = Lan::new(tag, 24)?;
         let client = lan.attach("client", CLIENT)?;
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR))?;
@@ -47,11 +57,7 @@ impl DrTopology {
         let reals = REALS
             .iter()
             .enumerate()
-            .map(|(i, &addr)| {
-                let real = lan.attach(&format!("real{}", i + 1), addr)?;
-                real.accept_vip_directly(IpAddr::V4(VIP))?;
-                Ok(real)
-            })
+            .map(|(i, &addr)| lan.attach(&format!("real{}", i + 1), addr))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             client,
@@ -74,14 +80,20 @@ impl DrTopology {
     /// segment (2001:db8:2::/64), the reals hold the VIP 2001:db8:203::10 as well, and the
     /// client routes 2001:db8:203::/64 via the director. Returns where clients connect.
     pub fn add_ipv6(&self) -> anyhow::Result<SocketAddr> {
+        let vip = self.add_ipv6_without_vips_on_reals()?;
+        for real in &self.reals {
+            real.accept_vip_directly(vip.ip())?;
+        }
+        Ok(vip)
+    }
+
+    /// [`DrTopology::add_ipv6`] but for the VIP on the reals.
+    pub fn add_ipv6_without_vips_on_reals(&self) -> anyhow::Result<SocketAddr> {
         for node in [&self.client, &self.director]
             .into_iter()
             .chain(&self.reals)
         {
             node.add_ipv6(ipv6_for(node.addr()), 64)?;
-        }
-        for real in &self.reals {
-            real.accept_vip_directly(IpAddr::V6(VIP6))?;
         }
         self.client
             .add_route(VIP6_PREFIX, IpAddr::V6(ipv6_for(DIRECTOR)))?;

@@ -8,18 +8,22 @@
 //!   192.0.2.254 leading to 203.0.113.128/25.
 //! - `lb1` 198.51.100.2/24: real 198.51.100.21 resolved.
 //! - `lb0` also 2001:db8:2::2/64: reals 2001:db8:2::11-12 resolved.
+//! - reals 192.0.2.14 and 2001:db8:2::14, resolved, behind routes of MTU 600 and 1400.
 //!
 //! Frames arrive on `lb0`. Expected frames are built independently with etherparse.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
+use etherparse::{
+    Icmpv4Type, Icmpv6Type, IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header,
+    PacketBuilder, icmpv4::DestUnreachableHeader,
+};
 use lb_common::{Addr, Family, maps::FlowKey, stats::Event, tunnel::flow_hash};
 use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{TestRunOutcome, XdpDataPlane},
+        xdp::{TestRunOutcome, XdpDataPlane, decap::Decap},
     },
 };
 use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
@@ -44,6 +48,9 @@ const LB0_6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
 const REAL6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
 const REAL6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x12);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x10);
+
+const SMALL_MTU_REAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 14);
+const SMALL_MTU_REAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x14);
 
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
@@ -102,6 +109,16 @@ virtual_server 2001:db8:203::50 80 {
     lb_kind TUN
     real_server 2001:db8:2::11 80 { }
 }
+virtual_server 203.0.113.52 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 192.0.2.14 80 { }
+}
+virtual_server 2001:db8:203::52 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 2001:db8:2::14 80 { }
+}
 virtual_server 2001:db8:203::40 80 {
     lb_algo rr
     lb_kind DR
@@ -147,8 +164,17 @@ impl Bed {
         }
         net.add_neighbour("lb1", REMOTE_REAL).unwrap();
         net.add_ipv6_address("lb0", LB0_6, 64).unwrap();
-        for real in [REAL6_1, REAL6_2] {
+        for real in [REAL6_1, REAL6_2, SMALL_MTU_REAL6] {
             net.add_ipv6_neighbour("lb0", real).unwrap();
+        }
+        net.add_neighbour("lb0", SMALL_MTU_REAL).unwrap();
+        for (real, mtu) in [
+            (SMALL_MTU_REAL.to_string(), "600"),
+            (SMALL_MTU_REAL6.to_string(), "1400"),
+        ] {
+            net.ns()
+                .ip(&["route", "add", &real, "dev", "lb0", "mtu", "lock", mtu])
+                .unwrap();
         }
         net.add_route("203.0.113.128/25", IpAddr::V4(GATEWAY))
             .unwrap();
@@ -690,6 +716,33 @@ fn tun_sources_vary_per_flow_within_the_configured_prefix() {
     assert_eq!(&again.frame[14 + 12..14 + 16], &sources[0].octets());
 }
 
+/// `inner` (a frame) with its IP packet wrapped in IP6IP6 from `src` to `dst` with flow
+/// label `label`, in a frame from `from` to `to`.
+fn ip6ip6(
+    inner: &[u8],
+    from: [u8; 6],
+    to: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    label: u32,
+) -> Vec<u8> {
+    let packet = &inner[14..];
+    let outer = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Ipv6FlowLabel::try_new(label).unwrap(),
+        payload_length: packet.len() as u16,
+        next_header: IpNumber::IPV6,
+        hop_limit: 64,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    let mut frame = [to, from].concat();
+    frame.extend_from_slice(&[0x86, 0xdd]);
+    frame.extend_from_slice(&outer.to_bytes());
+    frame.extend_from_slice(packet);
+    frame
+}
+
 #[test]
 fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
     let Some(bed) = Bed::new("fx-tun6") else {
@@ -707,19 +760,165 @@ fn tun_over_ipv6_wraps_the_packet_in_ip6ip6() {
         family: Family::V6 as u8,
         _pad: [0; 2],
     };
-    let packet = &inner[14..];
-    let outer = Ipv6Header {
-        traffic_class: 0,
-        flow_label: Ipv6FlowLabel::try_new(flow_hash(&flow) & 0xf_ffff).unwrap(),
-        payload_length: packet.len() as u16,
-        next_header: IpNumber::IPV6,
-        hop_limit: 64,
-        source: LB0_6.octets(),
-        destination: REAL6_1.octets(),
-    };
-    let mut expected = [mac6(REAL6_1), mac(LB0)].concat();
-    expected.extend_from_slice(&[0x86, 0xdd]);
-    expected.extend_from_slice(&outer.to_bytes());
-    expected.extend_from_slice(packet);
+    let label = flow_hash(&flow) & 0xf_ffff;
+    let expected = ip6ip6(&inner, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, label);
     assert_eq!(out.frame, expected);
+}
+
+/// The decapsulation program of a TUN real serving `VIP_TUN` and `VIP6_TUN`, or `None`
+/// (with a note) when not root.
+fn decap() -> Option<Decap> {
+    if !is_root() {
+        note_skip("xdp_fixtures", "BPF test-run needs root");
+        return None;
+    }
+    let mut decap = Decap::load().expect("load");
+    decap.add_vip(IpAddr::V4(VIP_TUN)).unwrap();
+    decap.add_vip(IpAddr::V6(VIP6_TUN)).unwrap();
+    Some(decap)
+}
+
+#[test]
+fn decap_strips_ipip_for_a_vip_and_passes_the_client_packet() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director(56000, VIP_TUN, 80);
+    let tunnelled = ipip(&sent, mac(LB0), mac(REAL1), LB0, REAL1);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(out.frame, syn(mac(LB0), mac(REAL1), 56000, VIP_TUN, 80));
+}
+
+#[test]
+fn decap_strips_ip6ip6_for_a_vip() {
+    let Some(decap) = decap() else { return };
+    let sent = to_director6(56001, VIP6_TUN, 80);
+    let tunnelled = ip6ip6(&sent, mac(LB0), mac6(REAL6_1), LB0_6, REAL6_1, 0x12345);
+    let out = decap.test_run(&tunnelled).unwrap();
+    assert_eq!(out.action, XDP_PASS);
+    assert_eq!(
+        out.frame,
+        syn6(mac(LB0), mac6(REAL6_1), 56001, VIP6_TUN, 80)
+    );
+}
+
+#[test]
+fn decap_leaves_everything_else_untouched() {
+    let Some(decap) = decap() else { return };
+    let other_vip = ipip(
+        &to_director(56002, VIP, 80),
+        mac(LB0),
+        mac(REAL1),
+        LB0,
+        REAL1,
+    );
+    let plain = to_director(56003, VIP_TUN, 80);
+    let truncated = {
+        let full = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        full[..14 + 20 + 10].to_vec()
+    };
+    let fragment = {
+        let mut frame = ipip(&plain, mac(LB0), mac(REAL1), LB0, REAL1);
+        frame[14 + 6] |= 0x20; // more fragments
+        frame
+    };
+    for frame in [other_vip, plain, truncated, fragment] {
+        let out = decap.test_run(&frame).unwrap();
+        assert_eq!((out.action, &out.frame), (XDP_PASS, &frame));
+    }
+}
+
+const VIP_SMALL_MTU: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 52);
+const VIP6_SMALL_MTU: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x52);
+
+/// A TCP segment of `payload` bytes from the client to `VIP_SMALL_MTU`, with Don't
+/// Fragment as `df` says.
+fn big_to_director(df: bool, payload: usize) -> Vec<u8> {
+    let mut ip = Ipv4Header::new(
+        0,
+        64,
+        IpNumber::TCP,
+        CLIENT.octets(),
+        VIP_SMALL_MTU.octets(),
+    )
+    .unwrap();
+    ip.dont_fragment = df;
+    bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ip(IpHeaders::Ipv4(ip, Default::default()))
+            .tcp(57000, 80, 1000, 64240)
+            .write(out, &vec![0x61; payload])
+            .unwrap()
+    })
+}
+
+#[test]
+fn too_big_for_the_tunnel_with_df_is_answered_with_fragmentation_needed() {
+    let Some(bed) = Bed::new("fx-mtu") else {
+        return;
+    };
+    // 20 + 20 + 570 = 610 bytes, 630 tunnelled: over the route's 600.
+    let sent = big_to_director(true, 570);
+    let out = bed.run(&sent);
+    assert_eq!(out.action, XDP_TX);
+    let mut ip = Ipv4Header::new(
+        0,
+        64,
+        IpNumber::ICMP,
+        VIP_SMALL_MTU.octets(),
+        CLIENT.octets(),
+    )
+    .unwrap();
+    ip.dont_fragment = false;
+    let quote = &sent[14..14 + 28];
+    let expected = bytes(|out| {
+        PacketBuilder::ethernet2(mac(LB0), CLIENT_MAC)
+            .ip(IpHeaders::Ipv4(ip, Default::default()))
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 580 },
+            ))
+            .write(out, quote)
+            .unwrap()
+    });
+    assert_eq!(out.frame, expected);
+    assert_eq!(bed.event(Event::TooBig), 1);
+
+    // 20 + 20 + 540 = 580 bytes, 600 tunnelled: goes through.
+    let fits = bed.run(&big_to_director(true, 540));
+    assert_eq!(fits.action, XDP_TX);
+    assert_eq!(dst_mac(&fits.frame), mac(SMALL_MTU_REAL));
+}
+
+#[test]
+fn too_big_for_the_tunnel_without_df_is_dropped_and_counted() {
+    let Some(bed) = Bed::new("fx-mtu-nodf") else {
+        return;
+    };
+    assert_eq!(bed.run(&big_to_director(false, 570)).action, XDP_DROP);
+    assert_eq!(bed.event(Event::TooBigDropped), 1);
+}
+
+#[test]
+fn too_big_for_the_ipv6_tunnel_is_answered_with_packet_too_big() {
+    let Some(bed) = Bed::new("fx-mtu6") else {
+        return;
+    };
+    // 40 + 20 + 1350 = 1410 bytes, 1450 tunnelled: over the route's 1400.
+    let sent = bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ipv6(CLIENT6.octets(), VIP6_SMALL_MTU.octets(), 64)
+            .tcp(57001, 80, 1000, 64240)
+            .write(out, &[0x61; 1350])
+            .unwrap()
+    });
+    let out = bed.run(&sent);
+    assert_eq!(out.action, XDP_TX);
+    let expected = bytes(|out| {
+        PacketBuilder::ethernet2(mac(LB0), CLIENT_MAC)
+            .ipv6(VIP6_SMALL_MTU.octets(), CLIENT6.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1360 })
+            .write(out, &sent[14..14 + 48])
+            .unwrap()
+    });
+    assert_eq!(out.frame, expected);
+    assert_eq!(bed.event(Event::TooBig), 1);
 }

@@ -2,6 +2,7 @@
 //! [`Plan`].
 
 pub mod baseline;
+pub mod decap;
 mod forwarding;
 mod maps;
 pub mod neigh;
@@ -23,7 +24,7 @@ use lb_common::{
     conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
-        select, table_base,
+        select, stage, table_base,
     },
     sched,
 };
@@ -88,6 +89,24 @@ pub enum XdpError {
     Full { what: &'static str, capacity: u32 },
     #[error("{service}: {reason}")]
     Unsupported { service: ServiceKey, reason: String },
+    #[error("XDP link {path}")]
+    Link {
+        path: String,
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    #[error("cannot pin the XDP link at {path}")]
+    Pin {
+        path: String,
+        #[source]
+        source: aya::pin::PinError,
+    },
+    #[error("cannot remove the pinned XDP link {path}")]
+    Unpin {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("enabling forwarding on {interface}")]
     Forwarding {
         interface: String,
@@ -181,7 +200,17 @@ impl XdpDataPlane {
             .map_max_entries(name::NAT_CONNS, flows)
             .load(OBJECT)?;
         program_mut(&mut ebpf)?.load()?;
+        let nat: &mut Xdp = ebpf
+            .program_mut(stage::NAT_PROGRAM)
+            .ok_or(XdpError::Missing("NAT stage"))?
+            .try_into()?;
+        nat.load()?;
+        let nat = nat.fd()?.try_clone().map_err(|source| XdpError::Map {
+            map: name::STAGES,
+            source: aya::maps::MapError::IoError(source),
+        })?;
         let mut maps = Maps::take(&mut ebpf)?;
+        maps.set_stage(stage::NAT, &nat)?;
         let timeouts = Timeouts::IPVS;
         maps.set_timeouts(&timeouts)?;
         Ok(Self {

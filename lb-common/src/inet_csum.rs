@@ -1,14 +1,35 @@
-//! Incremental Internet checksum updates (RFC 1624), for rewriting header fields without
-//! summing the whole packet again.
+//! The Internet checksum (RFC 1071), over 16-bit words read natively from packet bytes, and
+//! its incremental update when fields change (RFC 1624).
 //!
-//! Words are taken as they lie in memory (loaded from the packet without byte swapping): one's
-//! complement sums do not depend on byte order as long as every word is read the same way,
-//! so the checksum field is read and written raw too.
+//! One's-complement addition does not care about byte order, so words are summed as they
+//! lie in the packet and the result is stored the same way, with no swapping on either side.
 
 use crate::{Addr, Family};
 
-/// The change a set of rewritten fields makes to a checksum: the sum of `~old + new` over
-/// their 16-bit words (RFC 1624, equation 3).
+/// Adds `words` to a running `sum`.
+pub fn add_words(mut sum: u32, words: &[u16]) -> u32 {
+    let mut i = 0;
+    while i < words.len() {
+        sum += u32::from(words[i]);
+        i += 1;
+    }
+    sum
+}
+
+/// The checksum field's value for a running `sum`: folded to 16 bits and complemented.
+pub const fn finish(sum: u32) -> u16 {
+    !(fold(sum) as u16)
+}
+
+/// Folds carries back into the low 16 bits; twice covers any sum of two 17-bit values.
+const fn fold(sum: u32) -> u32 {
+    let sum = (sum & 0xffff) + (sum >> 16);
+    (sum & 0xffff) + (sum >> 16)
+}
+
+/// The change a set of rewritten fields makes to a checksum, for updating it without
+/// summing the packet again: the sum of `~old + new` over their 16-bit words (RFC 1624,
+/// equation 3), words read as they lie in the packet like everything here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Delta(u32);
 
@@ -19,7 +40,7 @@ impl Delta {
 
     /// A 16-bit field changes from `old` to `new`.
     pub const fn word16(self, old: u16, new: u16) -> Self {
-        Self(fold32(self.0 + (!old) as u32 + new as u32))
+        Self(fold(self.0 + (!old) as u32 + new as u32))
     }
 
     /// A 32-bit field (an IPv4 address) changes.
@@ -43,12 +64,12 @@ impl Delta {
     /// Both sets of changes: for a checksum that covers fields `other` was made for too
     /// (an ICMP error's checksum covers the headers it quotes, and their checksums).
     pub const fn plus(self, other: Delta) -> Self {
-        Self(fold32(self.0 + other.0))
+        Self(fold(self.0 + other.0))
     }
 
     /// The checksum field `check` after the changes.
     pub const fn apply(self, check: u16) -> u16 {
-        !(fold32((!check) as u32 + self.0) as u16)
+        finish((!check) as u32 + self.0)
     }
 
     /// A UDP checksum after the changes: zero means "none" over IPv4 and stays zero, and a
@@ -64,27 +85,51 @@ impl Delta {
     }
 }
 
-/// Folds carries back into the low 16 bits; twice covers any sum of two 17-bit values.
-const fn fold32(sum: u32) -> u32 {
-    let sum = (sum & 0xffff) + (sum >> 16);
-    (sum & 0xffff) + (sum >> 16)
+/// Words of `bytes` as a packet carries them.
+#[cfg(test)]
+pub(crate) fn words(bytes: &[u8]) -> std::vec::Vec<u16> {
+    bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The Internet checksum of `bytes`, computed in full, as a raw (memory-order) word.
+    #[test]
+    fn matches_a_known_ipv4_header() {
+        // 45 00 00 73 00 00 40 00 40 11 [b8 61] c0 a8 00 01 c0 a8 00 c7 (a classic example).
+        let header = [
+            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
+            0xc7,
+        ];
+        let check = finish(add_words(0, &words(&header)));
+        assert_eq!(check.to_ne_bytes(), [0xb8, 0x61]);
+    }
+
+    #[test]
+    fn a_message_with_its_checksum_sums_to_zero() {
+        let mut message = [3u8, 4, 0, 0, 0, 0, 0x05, 0xc8, 0x45, 0, 0x12, 0x34];
+        let check = finish(add_words(0, &words(&message)));
+        message[2..4].copy_from_slice(&check.to_ne_bytes());
+        assert_eq!(finish(add_words(0, &words(&message))), 0);
+    }
+
+    #[test]
+    fn carries_fold_back_in() {
+        assert_eq!(finish(add_words(0, &[0xffff, 0xffff, 0x0002])), !0x0002);
+    }
+}
+
+#[cfg(test)]
+mod incremental_tests {
+    use super::*;
+
+    /// The Internet checksum of `bytes` (of even length), computed in full.
     fn full(bytes: &[u8]) -> u16 {
-        let mut sum = 0u32;
-        for pair in bytes.chunks(2) {
-            let word = u16::from_ne_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
-            sum += u32::from(word);
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
+        finish(add_words(0, &words(bytes)))
     }
 
     fn raw16(bytes: &[u8], at: usize) -> u16 {
