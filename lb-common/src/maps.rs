@@ -172,7 +172,7 @@ pub struct NatConn {
     pub vip: Addr,
     /// Network byte order.
     pub vport: u16,
-    /// One of [`crate::conn::state`].
+    /// One of [`crate::nat::state`].
     pub state: u8,
     pub _pad: [u8; 5],
     /// `bpf_ktime_get_ns` when a packet of the connection last passed, either way.
@@ -222,7 +222,7 @@ mod pod {
     unsafe impl aya::Pod for Flow {}
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for NatConn {}
-    unsafe impl aya::Pod for crate::conn::Timeouts {}
+    unsafe impl aya::Pod for crate::nat::Timeouts {}
     unsafe impl aya::Pod for DecapKey {}
     unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
     unsafe impl aya::Pod for crate::stats::Counters {}
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(size_of::<Flow>(), 8);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
         assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
-        assert_eq!(size_of::<crate::conn::Timeouts>(), 3 * 8);
+        assert_eq!(size_of::<crate::nat::Timeouts>(), 3 * 8);
         assert_eq!(size_of::<DecapKey>(), 16 + 4);
         assert_eq!(size_of::<crate::tunnel::TunnelSource>(), 16 * 2 + 4);
     }

@@ -91,7 +91,7 @@ pub struct TcpHdr {
     pub seq: u32,
     pub ack: u32,
     pub data_offset: u8,
-    /// [`lb_common::conn::tcp_flags`].
+    /// [`lb_common::nat::tcp_flags`].
     pub flags: u8,
     pub window: u16,
     pub check: u16,

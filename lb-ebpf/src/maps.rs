@@ -6,11 +6,11 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use lb_common::{
-    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, NatConn, Real,
         STAGE_COUNT, Service, TABLE_SIZE, VipKey,
     },
+    nat::Timeouts,
     stats::{Counters, Event},
     tunnel::TunnelSource,
 };

@@ -9,9 +9,9 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    conn::{self, Timeouts, state},
     inet_csum::Delta,
     maps::{FlowKey, NatConn, Real},
+    nat::{Timeouts, next_state, state},
     stats::Event,
 };
 
@@ -215,7 +215,7 @@ fn track(key: &FlowKey, flow: &FlowKey, flags: u8) {
     let conn = NatConn {
         vip: flow.dst,
         vport: flow.dport,
-        state: conn::next_state(state::OPEN, flags),
+        state: next_state(state::OPEN, flags),
         _pad: [0; 5],
         last_seen: now,
     };
@@ -229,7 +229,7 @@ unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
     // SAFETY: the caller passes a live map value.
     unsafe {
         (*conn).last_seen = now;
-        (*conn).state = conn::next_state((*conn).state, flags);
+        (*conn).state = next_state((*conn).state, flags);
     }
 }
 

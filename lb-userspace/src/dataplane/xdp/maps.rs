@@ -8,8 +8,8 @@ use aya::{
 };
 use lb_common::{
     Family,
-    conn::Timeouts,
     maps::{Real, Service, VipKey, name, tunnel_source_index},
+    nat::Timeouts,
     stats::{Counters, Event},
     tunnel::TunnelSource,
 };

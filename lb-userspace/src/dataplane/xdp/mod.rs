@@ -21,11 +21,11 @@ use aya::{
 };
 use lb_common::{
     Addr, Family,
-    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, stage, table_base,
     },
+    nat::Timeouts,
     sched,
 };
 use thiserror::Error;
