@@ -164,7 +164,7 @@ pub struct Flow {
 }
 
 /// Value of `NAT_CONNS`, keyed by a real's answer (real → client): what to rewrite its
-/// source back to, and how long the connection may live (see [`crate::conn`]).
+/// source back to, and how long the connection may live (see [`crate::nat`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NatConn {
