@@ -588,4 +588,22 @@ mod tests {
         assert!(supports_real(v4, v6).is_err());
         assert!(supports_real(v6, v4).is_err());
     }
+
+    #[test]
+    fn configured_timeouts_become_the_programs_nanoseconds() {
+        assert_eq!(timeouts(&LvsTimeouts::default()), Timeouts::IPVS);
+        let tight = LvsTimeouts {
+            tcp: std::time::Duration::from_secs(7200),
+            tcp_fin: std::time::Duration::from_millis(1500),
+            udp: std::time::Duration::from_nanos(1),
+        };
+        assert_eq!(
+            timeouts(&tight),
+            Timeouts {
+                tcp: 7_200_000_000_000,
+                tcp_fin: 1_500_000_000,
+                udp: 1,
+            }
+        );
+    }
 }
