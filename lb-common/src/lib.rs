@@ -5,11 +5,10 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
-pub mod conn;
-pub mod csum;
 pub mod icmp_reply;
 pub mod inet_csum;
 pub mod maps;
+pub mod nat;
 pub mod sched;
 pub mod stats;
 pub mod tunnel;

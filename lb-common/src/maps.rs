@@ -18,6 +18,7 @@ pub mod name {
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
     pub const NAT_CONNS: &str = "NAT_CONNS";
     pub const TIMEOUTS: &str = "TIMEOUTS";
+    pub const STAGES: &str = "STAGES";
     pub const TUNNEL_SOURCES: &str = "TUNNEL_SOURCES";
     /// In the decapsulation program's object.
     pub const DECAP_VIPS: &str = "DECAP_VIPS";
@@ -77,6 +78,18 @@ pub mod method {
     /// Tunnelling: wrap the packet in an IPIP (IPv4) or IP6IP6 (IPv6) header to the real.
     pub const TUN: u8 = 2;
 }
+
+/// Programs of the balancer's object that it tail-calls, by their index in `STAGES`: one
+/// program would exceed BPF's 512 bytes of stack.
+pub mod stage {
+    /// NAT services, the reals' answers to them, and ICMP errors about any flow.
+    pub const NAT: u32 = 0;
+    /// Its program in the object.
+    pub const NAT_PROGRAM: &str = "xlb_nat";
+}
+
+/// Entries of `STAGES`.
+pub const STAGE_COUNT: u32 = 1;
 
 /// How the XDP program picks a real for a new flow.
 pub mod select {
@@ -174,7 +187,7 @@ pub struct Flow {
 }
 
 /// Value of `NAT_CONNS`, keyed by a real's answer (real → client): what to rewrite its
-/// source back to, and how long the connection may live (see [`crate::conn`]).
+/// source back to, and how long the connection may live (see [`crate::nat`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NatConn {
@@ -182,7 +195,7 @@ pub struct NatConn {
     pub vip: Addr,
     /// Network byte order.
     pub vport: u16,
-    /// One of [`crate::conn::state`].
+    /// One of [`crate::nat::state`].
     pub state: u8,
     pub _pad: [u8; 5],
     /// `bpf_ktime_get_ns` when a packet of the connection last passed, either way.
@@ -232,7 +245,7 @@ mod pod {
     unsafe impl aya::Pod for Flow {}
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for NatConn {}
-    unsafe impl aya::Pod for crate::conn::Timeouts {}
+    unsafe impl aya::Pod for crate::nat::Timeouts {}
     unsafe impl aya::Pod for DecapKey {}
     unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
     unsafe impl aya::Pod for crate::stats::Counters {}
@@ -252,7 +265,7 @@ mod tests {
         assert_eq!(size_of::<Flow>(), 8);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
         assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
-        assert_eq!(size_of::<crate::conn::Timeouts>(), 3 * 8);
+        assert_eq!(size_of::<crate::nat::Timeouts>(), 3 * 8);
         assert_eq!(size_of::<DecapKey>(), 16 + 4);
         assert_eq!(size_of::<crate::tunnel::TunnelSource>(), 16 * 2 + 4);
     }

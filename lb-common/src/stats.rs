@@ -52,20 +52,24 @@ pub enum Event {
     ExtensionHeader = 9,
     /// A service whose forwarding method this program does not know: dropped.
     UnknownMethod = 10,
-    /// A real's answer to a NAT connection, its source rewritten back to the VIP.
-    NatAnswer = 11,
     /// No room in front of the frame for a tunnel header: dropped.
-    NoHeadroom = 12,
+    NoHeadroom = 11,
     /// Too big once tunnelled: the client was answered with ICMP fragmentation needed or
     /// ICMPv6 packet too big, sent back with XDP_TX.
-    TooBig = 13,
+    TooBig = 12,
     /// Too big once tunnelled, and no answer may be sent (IPv4 without Don't Fragment) or
     /// built (IPv4 options, too short to quote): dropped.
-    TooBigDropped = 14,
+    TooBigDropped = 13,
+    /// A real's answer to a NAT connection, its source rewritten back to the VIP.
+    NatAnswer = 14,
+    /// An ICMP error about a virtual service's flow that is not relayed to a real: no real
+    /// owns the flow (it is not, or no longer, in the flow table), or it is tunnelled (TUN),
+    /// which the NAT stage that relays errors cannot do. Passed to the kernel.
+    IcmpUnplaced = 15,
 }
 
 impl Event {
-    pub const COUNT: u32 = 15;
+    pub const COUNT: u32 = 16;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -79,10 +83,11 @@ impl Event {
         Event::Redirect,
         Event::ExtensionHeader,
         Event::UnknownMethod,
-        Event::NatAnswer,
         Event::NoHeadroom,
         Event::TooBig,
         Event::TooBigDropped,
+        Event::NatAnswer,
+        Event::IcmpUnplaced,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -99,10 +104,11 @@ impl Event {
             Event::Redirect => "redirect",
             Event::ExtensionHeader => "extension_header",
             Event::UnknownMethod => "unknown_method",
-            Event::NatAnswer => "nat_answer",
             Event::NoHeadroom => "no_headroom",
             Event::TooBig => "too_big",
             Event::TooBigDropped => "too_big_dropped",
+            Event::NatAnswer => "nat_answer",
+            Event::IcmpUnplaced => "icmp_unplaced",
         }
     }
 }

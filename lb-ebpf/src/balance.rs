@@ -3,7 +3,7 @@
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    maps::{Flow, FlowKey, Real, Service, VipKey, method},
+    maps::{Flow, FlowKey, Real, Service, VipKey, method, stage},
     stats::Event,
 };
 
@@ -13,8 +13,8 @@ use crate::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
         Ipv6Hdr, Ports,
     },
-    icmp_reply,
-    maps::{self, FLOWS, REALS, VIPS},
+    icmp, icmp_reply,
+    maps::{self, FLOWS, REALS, STAGES, VIPS},
     nat, select,
     tunnel::{self, Tunnelled},
 };
@@ -30,8 +30,14 @@ pub struct Packet {
 
 /// The verdict for one frame. Anything that is not traffic for a virtual service leaves
 /// untouched with `XDP_PASS`.
+///
+/// The object has two programs, as one would exceed BPF's 512 bytes of stack: the
+/// balancer (`NAT_STAGE` false), attached to interfaces, forwards DR and TUN services and
+/// hands everything else to the NAT stage by tail call, which starts with a stack of its
+/// own. The NAT stage forwards NAT services, translates the reals' answers and relays ICMP
+/// errors; what is none of these passes there, counted.
 #[inline(always)]
-pub fn packet(ctx: &XdpContext) -> u32 {
+pub fn packet<const NAT_STAGE: bool>(ctx: &XdpContext) -> u32 {
     let Some(eth) = headers::at::<EthHdr>(ctx, 0) else {
         return pass(Event::Truncated);
     };
@@ -41,10 +47,25 @@ pub fn packet(ctx: &XdpContext) -> u32 {
         ETH_P_IPV6 => ipv6(ctx, eth),
         _ => return xdp_action::XDP_PASS,
     };
+    // What is no TCP or UDP flow may still be an ICMP error about one. Each arm balances
+    // its own packet: gathering them into one first costs copies of it on the stack.
     match parsed {
-        Ok(packet) => balance(ctx, &packet),
-        Err(event) => pass(event),
+        Ok(packet) => balance::<NAT_STAGE>(ctx, &packet, None),
+        Err(event) if !NAT_STAGE => hand_over(ctx, event),
+        Err(event) => match icmp::error(ctx, eth) {
+            Some((packet, error)) => balance::<NAT_STAGE>(ctx, &packet, Some(error)),
+            None => pass(event),
+        },
     }
+}
+
+/// Tail-calls the NAT stage; when it cannot run (not loaded), the packet passes as `event`.
+#[inline(always)]
+fn hand_over(ctx: &XdpContext, event: Event) -> u32 {
+    // SAFETY: the stage is an XDP program of this object; a tail call does not return
+    // when it succeeds.
+    unsafe { STAGES.tail_call(ctx, stage::NAT) };
+    pass(event)
 }
 
 #[inline(always)]
@@ -123,8 +144,13 @@ fn flow_key(
 }
 
 /// Finds the packet's service and real, and hands it to the service's forwarding method.
+/// An ICMP `error` about the packet's flow goes to the flow's real, if it has one.
 #[inline(always)]
-fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
+fn balance<const NAT_STAGE: bool>(
+    ctx: &XdpContext,
+    packet: &Packet,
+    error: Option<icmp::Error>,
+) -> u32 {
     let flow = &packet.flow;
     let vip = VipKey {
         addr: flow.dst,
@@ -134,11 +160,27 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
     };
     // SAFETY: services are never updated in place (see `VIPS`), so the value stays coherent.
     let Some(service) = (unsafe { VIPS.get(&vip) }) else {
+        if !NAT_STAGE {
+            return hand_over(ctx, Event::NotVip);
+        }
+        if error.is_some() {
+            return pass(Event::NotVip);
+        }
         return nat::answer(ctx, packet).unwrap_or_else(|| pass(Event::NotVip));
     };
     let nat = service.method == method::NAT;
+    if nat && !NAT_STAGE {
+        return hand_over(ctx, Event::UnknownMethod);
+    }
     let pinned = pinned_real(flow).filter(|(_, real, _)| !nat || nat::is_live(flow, real));
-    let Some((index, real, new_flow)) = pinned.or_else(|| schedule(service, flow)) else {
+    let chosen = match error {
+        Some(_) => pinned,
+        None => pinned.or_else(|| schedule(service, flow)),
+    };
+    let Some((index, real, new_flow)) = chosen else {
+        if error.is_some() {
+            return pass(Event::IcmpUnplaced);
+        }
         maps::count(Event::NoReal);
         return xdp_action::XDP_DROP;
     };
@@ -146,8 +188,11 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
     let bytes = (ctx.data_end() - ctx.data()) as u64;
     let verdict = match service.method {
         method::DR => forward::direct(ctx, packet, &real),
-        method::NAT => nat::forward(ctx, packet, &real),
-        method::TUN => match tunnel::encapsulate(ctx, packet, &real) {
+        method::NAT if NAT_STAGE => match error {
+            Some(error) => nat::error_to_real(ctx, packet, &real, error),
+            None => nat::forward(ctx, packet, &real),
+        },
+        method::TUN if !NAT_STAGE => match tunnel::encapsulate(ctx, packet, &real) {
             Tunnelled::Verdict(verdict) => verdict,
             // An answer to the client, not traffic for the real.
             Tunnelled::TooBig {
@@ -156,12 +201,16 @@ fn balance(ctx: &XdpContext, packet: &Packet) -> u32 {
                 overhead,
             } => return icmp_reply::too_big(ctx, family, route_mtu, overhead),
         },
+        // Relaying it would need the tunnel in the NAT stage too, which its stack has no
+        // room for.
+        method::TUN => pass(Event::IcmpUnplaced),
         _ => {
             maps::count(Event::UnknownMethod);
             xdp_action::XDP_DROP
         }
     };
-    if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
+    let forwarded = verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT;
+    if forwarded && error.is_none() {
         maps::account(service.id, index, bytes, new_flow);
     }
     verdict

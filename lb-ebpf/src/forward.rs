@@ -58,10 +58,11 @@ impl NoHop {
     }
 }
 
-/// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and MACs (and with
-/// `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). A packet of `tot_len` bytes
-/// (not checked when zero) must fit the route's MTU. A missing neighbour entry is reported
-/// to the agent, and the packet passed so the kernel's own resolution starts too.
+/// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and
+/// MACs (and with `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). A packet of
+/// `tot_len` bytes (not checked when zero) must fit the route's MTU. A missing neighbour
+/// entry is reported to the agent, and the packet passed so the kernel's own resolution
+/// starts too.
 #[inline(always)]
 pub fn next_hop(
     ctx: &XdpContext,

@@ -91,7 +91,7 @@ pub struct TcpHdr {
     pub seq: u32,
     pub ack: u32,
     pub data_offset: u8,
-    /// [`lb_common::conn::tcp_flags`].
+    /// [`lb_common::nat::tcp_flags`].
     pub flags: u8,
     pub window: u16,
     pub check: u16,
@@ -104,6 +104,21 @@ pub struct UdpHdr {
     pub len: u16,
     /// Zero over IPv4 when the sender computed none.
     pub check: u16,
+}
+
+/// The fixed part of ICMP and ICMPv6 messages; an error's quote of the offending packet
+/// follows it.
+#[repr(C)]
+pub struct IcmpHdr {
+    pub kind: u8,
+    pub code: u8,
+    pub check: u16,
+    /// Type-specific: unused, or the MTU of fragmentation needed and packet too big.
+    pub rest: u32,
+}
+
+impl IcmpHdr {
+    pub const LEN: usize = 8;
 }
 
 /// A `T` at `offset` bytes into the packet, or `None` when the packet ends before it does.

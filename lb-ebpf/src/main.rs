@@ -8,6 +8,7 @@
 mod balance;
 mod forward;
 mod headers;
+mod icmp;
 mod icmp_reply;
 mod maps;
 mod nat;
@@ -18,7 +19,13 @@ use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 #[xdp]
 pub fn xlb(ctx: XdpContext) -> u32 {
-    balance::packet(&ctx)
+    balance::packet::<false>(&ctx)
+}
+
+/// The NAT stage, entered from `xlb` by tail call (see `balance::packet`).
+#[xdp]
+pub fn xlb_nat(ctx: XdpContext) -> u32 {
+    balance::packet::<true>(&ctx)
 }
 
 #[cfg(not(test))]

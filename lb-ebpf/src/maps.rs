@@ -3,14 +3,14 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use lb_common::{
-    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, NatConn, Real,
-        Service, TABLE_SIZE, VipKey,
+        STAGE_COUNT, Service, TABLE_SIZE, VipKey,
     },
+    nat::Timeouts,
     stats::{Counters, Event},
     tunnel::TunnelSource,
 };
@@ -39,6 +39,10 @@ pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAU
 /// NAT connections by the real's side of them; sized like `FLOWS`.
 #[map]
 pub static NAT_CONNS: LruHashMap<FlowKey, NatConn> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
+
+/// The programs the balancer hands packets to by tail call; the agent fills it at load.
+#[map]
+pub static STAGES: ProgramArray = ProgramArray::with_max_entries(STAGE_COUNT, 0);
 
 /// One entry, written by the agent before it installs any service.
 #[map]

@@ -9,16 +9,17 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    conn::{self, Timeouts, state},
-    csum::Delta,
+    inet_csum::Delta,
     maps::{FlowKey, NatConn, Real},
+    nat::{Timeouts, next_state, state},
     stats::Event,
 };
 
 use crate::{
-    balance::Packet,
+    balance::{Packet, pass},
     forward,
-    headers::{self, EthHdr, IPPROTO_TCP, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
+    headers::{self, EthHdr, IPPROTO_TCP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
+    icmp::Error,
     maps::{self, NAT_CONNS, TIMEOUTS},
 };
 
@@ -114,14 +115,20 @@ enum Side {
     Dst,
 }
 
-/// Rewrites the IP header's `side` address from `old` to `new` (of family byte `family`),
-/// and the IPv4 header checksum with it; false when the header is cut short.
+/// Rewrites the `side` address of the IP header at offset `at` from `old` to `new` (of
+/// family byte `family`), and the IPv4 header checksum with it. Returns how that checksum
+/// field changed (nothing for IPv6), or `None` when the header is cut short.
 #[inline(always)]
-fn readdress(ctx: &XdpContext, family: u8, side: Side, old: &Addr, new: &Addr) -> bool {
+fn readdress(
+    ctx: &XdpContext,
+    family: u8,
+    at: usize,
+    side: Side,
+    old: &Addr,
+    new: &Addr,
+) -> Option<Delta> {
     if family == Family::V6 as u8 {
-        let Some(ip) = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN) else {
-            return false;
-        };
+        let ip = headers::at::<Ipv6Hdr>(ctx, at)?;
         // SAFETY: bounds checked by `at`.
         unsafe {
             match side {
@@ -129,30 +136,33 @@ fn readdress(ctx: &XdpContext, family: u8, side: Side, old: &Addr, new: &Addr) -
                 Side::Dst => (*ip).dst = new.0,
             }
         }
+        Some(Delta::new())
     } else {
-        let Some(ip) = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN) else {
-            return false;
-        };
+        let ip = headers::at::<Ipv4Hdr>(ctx, at)?;
         // SAFETY: bounds checked by `at`.
         unsafe {
             match side {
                 Side::Src => (*ip).src = new.0[0],
                 Side::Dst => (*ip).dst = new.0[0],
             }
-            (*ip).check = Delta::new().word32(old.0[0], new.0[0]).apply((*ip).check);
+            let check = (*ip).check;
+            (*ip).check = Delta::new().word32(old.0[0], new.0[0]).apply(check);
+            Some(Delta::new().word16(check, (*ip).check))
         }
     }
-    true
 }
 
-/// The change readdressing makes to the L4 checksum, whose pseudo-header holds the
-/// addresses, together with the port change.
+/// The change readdressing makes to a checksum whose pseudo-header holds the address.
 #[inline(always)]
-fn l4_delta(family: u8, (old, new): (&Addr, &Addr), (old_port, new_port): (u16, u16)) -> Delta {
+fn addr_delta(family: u8, (old, new): (&Addr, &Addr)) -> Delta {
     let family = Family::from_raw(family).unwrap_or(Family::V4);
-    Delta::new()
-        .addr(old, new, family)
-        .word16(old_port, new_port)
+    Delta::new().addr(old, new, family)
+}
+
+/// The change readdressing makes to the L4 checksum, together with the port change.
+#[inline(always)]
+fn l4_delta(family: u8, addresses: (&Addr, &Addr), (old_port, new_port): (u16, u16)) -> Delta {
+    addr_delta(family, addresses).word16(old_port, new_port)
 }
 
 /// Forwards a client's packet to `real`, readdressed to the real's address and port.
@@ -160,17 +170,24 @@ fn l4_delta(family: u8, (old, new): (&Addr, &Addr), (old_port, new_port): (u16, 
 pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     let flow = &packet.flow;
     let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
-        maps::count(Event::Truncated);
-        return xdp_action::XDP_PASS;
+        return pass(Event::Truncated);
     };
     // Not passed when unresolved: the kernel would answer for the VIP itself. The client
     // retries once the agent has resolved the real.
     let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
         return xdp_action::XDP_DROP;
     };
-    if !readdress(ctx, flow.family, Side::Dst, &flow.dst, &real.addr) {
-        maps::count(Event::Truncated);
-        return xdp_action::XDP_PASS;
+    if readdress(
+        ctx,
+        flow.family,
+        EthHdr::LEN,
+        Side::Dst,
+        &flow.dst,
+        &real.addr,
+    )
+    .is_none()
+    {
+        return pass(Event::Truncated);
     }
     // SAFETY: `l4` was bounds-checked against this packet.
     unsafe {
@@ -198,7 +215,7 @@ fn track(key: &FlowKey, flow: &FlowKey, flags: u8) {
     let conn = NatConn {
         vip: flow.dst,
         vport: flow.dport,
-        state: conn::next_state(state::OPEN, flags),
+        state: next_state(state::OPEN, flags),
         _pad: [0; 5],
         last_seen: now,
     };
@@ -212,7 +229,7 @@ unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
     // SAFETY: the caller passes a live map value.
     unsafe {
         (*conn).last_seen = now;
-        (*conn).state = conn::next_state((*conn).state, flags);
+        (*conn).state = next_state((*conn).state, flags);
     }
 }
 
@@ -233,17 +250,15 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
         ((*conn).vip, (*conn).vport)
     };
     let Some(l4) = L4::at(ctx, key.proto, packet.l4) else {
-        maps::count(Event::Truncated);
-        return Some(xdp_action::XDP_PASS);
+        return Some(pass(Event::Truncated));
     };
     // Not passed when unresolved: the kernel would forward it with the real's address. The
     // real retransmits once the agent has resolved the client's next hop.
     let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0, 0) else {
         return Some(xdp_action::XDP_DROP);
     };
-    if !readdress(ctx, key.family, Side::Src, &key.src, &vip) {
-        maps::count(Event::Truncated);
-        return Some(xdp_action::XDP_PASS);
+    if readdress(ctx, key.family, EthHdr::LEN, Side::Src, &key.src, &vip).is_none() {
+        return Some(pass(Event::Truncated));
     }
     // SAFETY: `l4` was bounds-checked against this packet; `conn` is a live map value.
     unsafe {
@@ -253,4 +268,67 @@ pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     }
     maps::count(Event::NatAnswer);
     Some(forward::send(ctx, packet.eth, &hop))
+}
+
+/// Sends an ICMP `error` about `packet`'s flow (client → VIP, pinned to `real`) on to the
+/// real, as if the error were about the real's own answer: the outer destination and the
+/// quoted source become the real's, and every checksum that covers them follows.
+#[inline(never)]
+pub fn error_to_real(ctx: &XdpContext, packet: &Packet, real: &Real, error: Error) -> u32 {
+    let Error { icmp, quote } = error;
+    let flow = &packet.flow;
+    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
+        return xdp_action::XDP_DROP;
+    };
+    let Some(icmp) = headers::at::<IcmpHdr>(ctx, icmp) else {
+        return pass(Event::Truncated);
+    };
+    let addresses = (&flow.dst, &real.addr);
+    if readdress(
+        ctx,
+        flow.family,
+        EthHdr::LEN,
+        Side::Dst,
+        addresses.0,
+        addresses.1,
+    )
+    .is_none()
+    {
+        return pass(Event::Truncated);
+    }
+    let Some(quoted_header) =
+        readdress(ctx, flow.family, quote, Side::Src, addresses.0, addresses.1)
+    else {
+        return pass(Event::Truncated);
+    };
+    let Some(ports) = headers::at::<Ports>(ctx, packet.l4) else {
+        return pass(Event::Truncated);
+    };
+    let quoted = l4_delta(flow.family, addresses, (flow.dport, real.port));
+    // The ICMP checksum covers the quote: its address and port, and the checksums quoted
+    // with them; ICMPv6's covers the outer destination too, in its pseudo-header.
+    let mut message = quoted.plus(quoted_header);
+    if flow.family == Family::V6 as u8 {
+        message = message.plus(addr_delta(flow.family, addresses));
+    }
+    // SAFETY: bounds checked by `at`.
+    unsafe { (*ports).src = real.port };
+    // The quote may stop before the L4 checksum; it is fixed when it is there.
+    let udp = flow.proto != IPPROTO_TCP;
+    let check_at = packet.l4 + if udp { 6 } else { 16 };
+    if let Some(check) = headers::at::<u16>(ctx, check_at) {
+        // SAFETY: bounds checked by `at`.
+        unsafe {
+            let old = *check;
+            *check = if udp {
+                quoted.apply_udp(old)
+            } else {
+                quoted.apply(old)
+            };
+            message = message.word16(old, *check);
+        }
+    }
+    // SAFETY: bounds checked by `at`.
+    unsafe { (*icmp).check = message.apply((*icmp).check) };
+    forward::send(ctx, packet.eth, &hop)
 }

@@ -1,13 +1,13 @@
 //! XDP cost per packet, from BPF test-run: the balancer on a VIP hit (established flow and
-//! new flow; DR, and TUN for IPv4) next to a trivial XDP_TX program measured in the same
-//! run.
+//! new flow; DR, TUN for IPv4 and NAT) and on a NAT answer, next to a trivial XDP_TX
+//! program measured in the same run.
 //!
 //! `cargo xtask bench` runs this. Test-run reports the kernel's own average time per run,
 //! so the numbers exclude the syscall. A new flow needs a new 5-tuple each time, which the
 //! kernel's repeat loop cannot give, so every program is also measured one run per call
 //! (which adds the test-run timer's own overhead to each) to compare like with like. TUN
-//! is only measured that way: the kernel's repeat loop hands each run the frame as the
-//! previous run left it, already encapsulated.
+//! and NAT are only measured that way: the kernel's repeat loop hands each run the frame as
+//! the previous run left it, already encapsulated or readdressed.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -25,6 +25,8 @@ use xlb::{
 use xlb_testbed::{MacAddr, StaticNet, is_root};
 
 const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const LB1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const REALS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 11),
     Ipv4Addr::new(192, 0, 2, 12),
@@ -32,6 +34,7 @@ const REALS: [Ipv4Addr; 3] = [
 ];
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
+const NAT_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
 const CONFIG: &str = "
 virtual_server 203.0.113.10 80 {
     lb_algo rr
@@ -46,6 +49,13 @@ virtual_server 203.0.113.11 80 {
     real_server 192.0.2.11 80 { }
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.20 80 {
+    lb_algo rr
+    lb_kind NAT
+    real_server 192.0.2.11 8080 { }
+    real_server 192.0.2.12 8080 { }
+    real_server 192.0.2.13 8080 { }
 }
 ";
 
@@ -66,20 +76,24 @@ impl Conditions for AllUp {
     }
 }
 
+/// A TCP segment from `src` to `dst`, arriving on `lb0`.
+fn segment(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(MacAddr::for_ipv4(src.0).0, MacAddr::for_ipv4(LB0).0)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 1000, 64240)
+        .syn()
+        .write(&mut frame, &[])
+        .expect("frame");
+    frame
+}
+
 fn syn(sport: u16) -> Vec<u8> {
     syn_to(VIP, sport)
 }
 
 fn syn_to(vip: Ipv4Addr, sport: u16) -> Vec<u8> {
-    let client = [0x02, 0xc1, 0, 0, 0, 7];
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2(client, MacAddr::for_ipv4(LB0).0)
-        .ipv4([198, 51, 100, 7], vip.octets(), 64)
-        .tcp(sport, 80, 1000, 64240)
-        .syn()
-        .write(&mut frame, &[])
-        .expect("frame");
-    frame
+    segment((CLIENT, sport), (vip, 80))
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -104,6 +118,8 @@ fn main() -> anyhow::Result<()> {
     for real in REALS {
         net.add_neighbour("lb0", real)?;
     }
+    net.add_interface("lb1", LB1, 24)?;
+    net.add_neighbour("lb1", CLIENT)?;
     let mut dataplane = XdpDataPlane::load(Some(1 << 20))?;
     let config = config::parse_str("bench.conf", CONFIG)
         .map_err(anyhow::Error::msg)?
@@ -112,14 +128,22 @@ fn main() -> anyhow::Result<()> {
     let baseline = Baseline::load()?;
 
     let established = syn(1);
-    let outcome = net
-        .ns()
-        .run(|| dataplane.test_run(&established, Some(lb0), 1))??;
-    anyhow::ensure!(
-        outcome.action == 3,
-        "the VIP hit was not XDP_TX: {}",
-        outcome.action
-    );
+    let nat_established = syn_to(NAT_VIP, 1);
+    // The established NAT flow's answers: rr gives it the first real.
+    let nat_answer = segment((REALS[0], 8080), (CLIENT, 1));
+    // XDP_TX for the VIP hits, XDP_REDIRECT (to lb1) for the answer.
+    for (what, frame, action) in [
+        ("the VIP hit", &established, 3),
+        ("the NAT VIP hit", &nat_established, 3),
+        ("the NAT answer", &nat_answer, 4),
+    ] {
+        let outcome = net.ns().run(|| dataplane.test_run(frame, Some(lb0), 1))??;
+        anyhow::ensure!(
+            outcome.action == action,
+            "{what} was not action {action}: {}",
+            outcome.action
+        );
+    }
     let tunnelled = net
         .ns()
         .run(|| dataplane.test_run(&syn_to(VIP_TUN, 1), Some(lb0), 1))??;
@@ -164,6 +188,9 @@ fn main() -> anyhow::Result<()> {
     let tunnelled = syn_to(VIP_TUN, 1);
     let tun_call = per_call(&|_| tunnelled.clone(), true)?;
     let tun_new_call = per_call(&|i| syn_to(VIP_TUN, i + 2), true)?;
+    let nat_hit_call = per_call(&|_| nat_established.clone(), true)?;
+    let nat_new_call = per_call(&|i| syn_to(NAT_VIP, i + 2), true)?;
+    let nat_answer_call = per_call(&|_| nat_answer.clone(), true)?;
 
     println!("XDP cost per packet (BPF test-run, kernel-measured ns)");
     println!("                                  {LOOP} runs per call   1 run per call");
@@ -182,6 +209,13 @@ fn main() -> anyhow::Result<()> {
         "-",
         ns(new_call)
     );
+    for (what, cost) in [
+        ("xlb NAT, established flow       ", nat_hit_call),
+        ("xlb NAT, new flow               ", nat_new_call),
+        ("xlb NAT, real's answer to client", nat_answer_call),
+    ] {
+        println!("{what}   {:>10}   {:>14.1}", "-", ns(cost));
+    }
     println!(
         "xlb TUN (IPIP), established flow   {:>10}   {:>14.1}",
         "-",

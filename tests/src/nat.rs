@@ -1,4 +1,4 @@
-//! The LVS-NAT topology: clients and reals on two segments, the director between them.
+//! The LVS-NAT topology: a client and reals on two subnets, the director between them.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -22,13 +22,15 @@ const VIP_PORT: u16 = 80;
 const REAL_PORT: u16 = 8080;
 
 /// A client on 198.51.100.0/24, three reals `real1`..`real3` on 192.0.2.0/24, and a
-/// director on both: `eth0` 192.0.2.2 towards the reals, `eth1` 198.51.100.2 towards the
-/// client. The VIP is 203.0.113.10:80; the reals serve on port 8080.
+/// director with 192.0.2.2 towards the reals and 198.51.100.2 towards the client: on two
+/// interfaces and segments ([`NatTopology::new`]: `eth0` the reals' side, `eth1` the
+/// client's), or both on `eth0` of one segment ([`NatTopology::one_segment`]). The VIP is
+/// 203.0.113.10:80; the reals serve on port 8080.
 ///
 /// The client routes 203.0.113.0/24 via the director, and the reals route everything via
 /// it, so their answers come back through the director as LVS-NAT needs. The director has
-/// no route to the VIP, so the client reaches a real only through the XDP program, and the
-/// program is attached to both interfaces, since answers arrive on `eth0`.
+/// no route to the VIP, so the client reaches a real only through the XDP program, which
+/// is attached to every interface of the director, since answers arrive on the reals' side.
 pub struct NatTopology {
     pub client: Node,
     pub director: Node,
@@ -37,20 +39,49 @@ pub struct NatTopology {
     pub vip: SocketAddr,
     /// Where the reals listen.
     pub real_port: u16,
-    pub client_lan: Lan,
-    pub real_lan: Lan,
+    /// The director's interfaces.
+    pub interfaces: Vec<&'static str>,
+    /// The segments, the reals' first.
+    pub lans: Vec<Lan>,
 }
 
 impl NatTopology {
-    /// Builds the topology; `tag` (letters, digits, '-') names its namespaces.
+    /// Builds the topology on two segments; `tag` (letters, digits, '-') names its
+    /// namespaces.
     pub fn new(tag: &str) -> anyhow::Result<Self> {
         let real_lan = Lan::new(&format!("{tag}-r"), 24)?;
         let client_lan = Lan::new(&format!("{tag}-c"), 24)?;
         let director = real_lan.attach("director", DIRECTOR_REAL_SIDE)?;
         client_lan.cable(&director, "director", "eth1", DIRECTOR_CLIENT_SIDE)?;
         let client = client_lan.attach("client", CLIENT)?;
+        Self::finish(
+            client,
+            director,
+            vec![real_lan, client_lan],
+            vec!["eth0", "eth1"],
+        )
+    }
+
+    /// Builds the topology on one segment, where the director answers on one interface for
+    /// both subnets, and sends everything back out of it.
+    pub fn one_segment(tag: &str) -> anyhow::Result<Self> {
+        let lan = Lan::new(tag, 24)?;
+        let director = lan.attach("director", DIRECTOR_REAL_SIDE)?;
+        let client_side = format!("{DIRECTOR_CLIENT_SIDE}/24");
+        director.ip(&["address", "add", &client_side, "dev", "eth0"])?;
+        let client = lan.attach("client", CLIENT)?;
+        Self::finish(client, director, vec![lan], vec!["eth0"])
+    }
+
+    /// Adds the reals to the first of `lans`, and the routes through the director.
+    fn finish(
+        client: Node,
+        director: Node,
+        lans: Vec<Lan>,
+        interfaces: Vec<&'static str>,
+    ) -> anyhow::Result<Self> {
         client.add_route(VIP_PREFIX, IpAddr::V4(DIRECTOR_CLIENT_SIDE))?;
-        let reals = real_lan.attach_reals(&REALS)?;
+        let reals = lans[0].attach_reals(&REALS)?;
         for real in &reals {
             real.add_route("default", IpAddr::V4(DIRECTOR_REAL_SIDE))?;
         }
@@ -60,8 +91,8 @@ impl NatTopology {
             reals,
             vip: SocketAddr::from((VIP, VIP_PORT)),
             real_port: REAL_PORT,
-            client_lan,
-            real_lan,
+            interfaces,
+            lans,
         })
     }
 
@@ -70,10 +101,10 @@ impl NatTopology {
         reals::start_http_servers(&self.reals, REAL_PORT)
     }
 
-    /// Starts `xlb run` on the director, attached to both its interfaces, and returns it
+    /// Starts `xlb run` on the director, attached to all its interfaces, and returns it
     /// with its run directory once the client's first request through the VIP is answered.
     pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
-        director::start_xlb(&self.director, &["eth0", "eth1"], config, || {
+        director::start_xlb(&self.director, &self.interfaces, config, || {
             self.client.http_get(self.vip)
         })
     }

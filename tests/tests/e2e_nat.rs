@@ -60,7 +60,7 @@ fn http_through_the_vip_reaches_every_real_and_answers_come_back_from_the_vip() 
         topo.real_port
     );
 
-    for interface in ["eth0", "eth1"] {
+    for interface in &topo.interfaces {
         let link = topo.director.ip(&["link", "show", interface])?;
         ensure!(
             link.contains("prog/xdp"),
@@ -92,5 +92,24 @@ fn an_established_connection_survives_while_new_ones_rotate() -> anyhow::Result<
     for _ in 0..3 {
         assert_eq!(long_lived.get()?, owner, "the long-lived connection moved");
     }
+    Ok(())
+}
+
+#[test]
+fn a_director_on_one_segment_translates_both_ways_out_of_one_interface() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = NatTopology::one_segment("nat1")?;
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb(CONFIG)?;
+
+    let answers = topo.client.http_get_many(topo.vip, 9)?;
+    assert_eq!(answers.failures(), []);
+    assert_eq!(answers.per_server().len(), 3, "{:?}", answers.each);
+    let status = ctl::status(&run_dir)?;
+    ensure!(
+        status.events["nat_answer"] >= 10 && status.events["tx"] >= 20,
+        "answers were not translated and bounced by XDP: {:?}",
+        status.events
+    );
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! LVS-NAT fixtures: the balancer through BPF test-run, exact frames asserted both ways.
+//! LVS-NAT and ICMP-error fixtures: the balancer through BPF test-run, exact frames
+//! asserted both ways.
 //!
 //! The namespace has the director's two sides as interfaces with static neighbours:
 //!
@@ -14,11 +15,13 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    thread,
     time::Duration,
 };
 
-use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
+use etherparse::{
+    Icmpv4Type, Icmpv6Type, IpHeaders, PacketBuilder, PacketBuilderStep,
+    icmpv4::DestUnreachableHeader,
+};
 use lb_common::stats::Event;
 use xlb::{
     config,
@@ -43,6 +46,13 @@ const REALS: [Ipv4Addr; 3] = [
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
 const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
 const REAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
+/// Answers the client's VIP traffic by DR.
+const DR_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
+/// Answers the client's VIP traffic through an IPIP tunnel.
+const TUN_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 70);
+/// A router on the client's side that sends ICMP errors about the VIPs' answers.
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x50);
 
 const CONFIG: &str = "
@@ -58,6 +68,16 @@ virtual_server 203.0.113.50 53 {
     lb_kind NAT
     protocol UDP
     real_server 192.0.2.11 5353 { }
+}
+virtual_server 203.0.113.60 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+}
+virtual_server 203.0.113.70 80 {
+    lb_algo rr
+    lb_kind TUN
+    real_server 192.0.2.11 80 { }
 }
 virtual_server 2001:db8:ff::50 80 {
     lb_algo rr
@@ -207,6 +227,23 @@ fn udp(
     frame
 }
 
+/// The router's "fragmentation needed" to `dst` about IPv4 packet `quote`, in a frame from
+/// `from` to `to`.
+fn frag_needed((from, to): ([u8; 6], [u8; 6]), dst: Ipv4Addr, quote: &[u8]) -> Vec<u8> {
+    let kind = DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 };
+    let mut frame = Vec::new();
+    ip(from, to, ROUTER.into(), dst.into())
+        .icmpv4(Icmpv4Type::DestinationUnreachable(kind))
+        .write(&mut frame, quote)
+        .unwrap();
+    frame
+}
+
+/// The IP packet in a frame.
+fn ip_packet(frame: &[u8]) -> &[u8] {
+    &frame[14..]
+}
+
 /// The client's frame to the director.
 fn client_to_vip(sport: u16, flags: &str) -> Vec<u8> {
     tcp((mac(CLIENT), mac(LB1)), (CLIENT, sport), (VIP, 80), flags)
@@ -308,7 +345,8 @@ fn udp_is_translated_both_ways_and_a_zero_checksum_stays_zero() {
 
 #[test]
 fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
-    const TCP_FIN: Duration = Duration::from_millis(300);
+    // Any later packet is past a timeout of one nanosecond: no waiting for the clock.
+    const TCP_FIN: Duration = Duration::from_nanos(1);
     let Some(bed) = Bed::with_fin_timeout("nat-fin", Some(TCP_FIN)) else {
         return;
     };
@@ -322,12 +360,12 @@ fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
         real_of(&bed.client_sends(&client_to_vip(open, "S")).frame),
         REALS[1]
     );
-    bed.client_sends(&client_to_vip(closing, "FA"));
+    assert_eq!(
+        bed.client_sends(&client_to_vip(closing, "FA")).frame,
+        director_to_real(REALS[0], closing, "FA"),
+        "the FIN itself belongs to the open connection"
+    );
     bed.client_sends(&client_to_vip(open, "A"));
-
-    // Nothing observable changes while the entry ages without traffic, so there is no
-    // condition to poll: the program's clock has to pass the timeout.
-    thread::sleep(TCP_FIN * 2);
 
     let stale_answer = real_to_client(REALS[0], closing, "A");
     let out = bed.real_sends(&stale_answer);
@@ -374,4 +412,126 @@ fn ipv6_is_translated_both_ways() {
         tcp((mac(LB1), mac(CLIENT6)), (VIP6, 80), (CLIENT6, 40030), "SA")
     );
     assert_eq!(bed.event(Event::NatAnswer), 1);
+}
+
+#[test]
+fn a_fragmentation_needed_about_a_dr_flow_goes_to_its_real() {
+    let Some(bed) = Bed::new("icmp-dr") else {
+        return;
+    };
+    let syn = tcp((mac(CLIENT), mac(LB1)), (CLIENT, 40040), (DR_VIP, 80), "S");
+    assert_eq!(
+        real_of(&bed.client_sends(&syn).frame),
+        DR_VIP,
+        "DR keeps the VIP"
+    );
+    let answer = tcp(
+        (mac(REALS[0]), mac(LB0)),
+        (DR_VIP, 80),
+        (CLIENT, 40040),
+        "SA",
+    );
+    let error = frag_needed((mac(ROUTER), mac(LB1)), DR_VIP, ip_packet(&answer));
+    let out = bed.client_sends(&error);
+    assert_eq!(out.action, XDP_REDIRECT);
+    assert_eq!(
+        out.frame,
+        frag_needed((mac(LB0), mac(REALS[0])), DR_VIP, ip_packet(&answer))
+    );
+}
+
+/// Not relayed: the NAT stage, which handles ICMP errors, has no stack left for the tunnel.
+#[test]
+fn an_icmp_error_about_a_tun_flow_passes_and_is_counted() {
+    let Some(bed) = Bed::new("icmp-tun") else {
+        return;
+    };
+    bed.client_sends(&tcp(
+        (mac(CLIENT), mac(LB1)),
+        (CLIENT, 40044),
+        (TUN_VIP, 80),
+        "S",
+    ));
+    let answer = tcp(
+        (mac(REALS[0]), mac(LB0)),
+        (TUN_VIP, 80),
+        (CLIENT, 40044),
+        "SA",
+    );
+    let error = frag_needed((mac(ROUTER), mac(LB1)), TUN_VIP, ip_packet(&answer));
+    let out = bed.client_sends(&error);
+    assert_eq!((out.action, &out.frame), (XDP_PASS, &error));
+    assert_eq!(bed.event(Event::IcmpUnplaced), 1);
+}
+
+#[test]
+fn a_fragmentation_needed_about_a_nat_flow_is_translated_for_its_real() {
+    let Some(bed) = Bed::new("icmp-nat") else {
+        return;
+    };
+    bed.client_sends(&client_to_vip(40041, "S"));
+    let quote = vip_to_client(40041, "SA");
+    let translated = real_to_client(REALS[0], 40041, "SA");
+    // A full quote, and one cut after the ports as the minimum RFC 792 asks for, which
+    // leaves the TCP checksum out.
+    for len in [ip_packet(&quote).len(), 20 + 8] {
+        let error = frag_needed((mac(ROUTER), mac(LB1)), VIP, &ip_packet(&quote)[..len]);
+        let out = bed.client_sends(&error);
+        assert_eq!(out.action, XDP_REDIRECT, "quote of {len}");
+        assert_eq!(
+            out.frame,
+            frag_needed(
+                (mac(LB0), mac(REALS[0])),
+                REALS[0],
+                &ip_packet(&translated)[..len]
+            ),
+            "quote of {len}"
+        );
+    }
+}
+
+#[test]
+fn a_packet_too_big_about_an_ipv6_nat_flow_is_translated_for_its_real() {
+    let Some(bed) = Bed::new("icmp-nat6") else {
+        return;
+    };
+    bed.client_sends(&tcp(
+        (mac(CLIENT6), mac(LB1)),
+        (CLIENT6, 40042),
+        (VIP6, 80),
+        "S",
+    ));
+    let too_big = |(from, to): ([u8; 6], [u8; 6]), dst: Ipv6Addr, quote: &[u8]| {
+        let mut frame = Vec::new();
+        ip(from, to, ROUTER6.into(), dst.into())
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut frame, quote)
+            .unwrap();
+        frame
+    };
+    let quote = tcp((mac(LB1), mac(CLIENT6)), (VIP6, 80), (CLIENT6, 40042), "SA");
+    let out = bed.client_sends(&too_big((mac(ROUTER6), mac(LB1)), VIP6, ip_packet(&quote)));
+    assert_eq!(out.action, XDP_REDIRECT);
+    let translated = tcp(
+        (mac(REAL6), mac(LB0)),
+        (REAL6, 8080),
+        (CLIENT6, 40042),
+        "SA",
+    );
+    assert_eq!(
+        out.frame,
+        too_big((mac(LB0), mac(REAL6)), REAL6, ip_packet(&translated))
+    );
+}
+
+#[test]
+fn an_icmp_error_about_a_flow_no_real_owns_passes_and_is_counted() {
+    let Some(bed) = Bed::new("icmp-none") else {
+        return;
+    };
+    let quote = vip_to_client(40043, "SA");
+    let error = frag_needed((mac(ROUTER), mac(LB1)), VIP, ip_packet(&quote));
+    let out = bed.client_sends(&error);
+    assert_eq!((out.action, &out.frame), (XDP_PASS, &error));
+    assert_eq!(bed.event(Event::IcmpUnplaced), 1);
 }

@@ -6,7 +6,7 @@
 #![no_main]
 
 // Shared with the balancer; this program reads only part of it.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../headers.rs"]
 mod headers;
 

@@ -362,7 +362,7 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
                 "only address:port services are supported by the XDP data plane yet",
             );
         }
-        if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
+        if let Err(reason) = xdp::supports(vs.scheduler) {
             diags.error(&vs.pos, reason);
         }
     }

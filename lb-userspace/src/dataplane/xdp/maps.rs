@@ -2,13 +2,14 @@
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, ProgramArray, RingBuf},
+    programs::ProgramFd,
     util::nr_cpus,
 };
 use lb_common::{
     Family,
-    conn::Timeouts,
     maps::{Real, Service, VipKey, name, tunnel_source_index},
+    nat::Timeouts,
     stats::{Counters, Event},
     tunnel::TunnelSource,
 };
@@ -20,6 +21,7 @@ pub struct Maps {
     tables: Array<MapData, u32>,
     reals: Array<MapData, Real>,
     timeouts: Array<MapData, Timeouts>,
+    stages: ProgramArray<MapData>,
     service_stats: PerCpuArray<MapData, Counters>,
     real_stats: PerCpuArray<MapData, Counters>,
     events: PerCpuArray<MapData, u64>,
@@ -39,6 +41,7 @@ impl Maps {
             tables: typed(ebpf, name::TABLES)?,
             reals: typed(ebpf, name::REALS)?,
             timeouts: typed(ebpf, name::TIMEOUTS)?,
+            stages: typed(ebpf, name::STAGES)?,
             service_stats: typed(ebpf, name::SERVICE_STATS)?,
             real_stats: typed(ebpf, name::REAL_STATS)?,
             events: typed(ebpf, name::EVENTS)?,
@@ -83,6 +86,13 @@ impl Maps {
 
     pub fn set_real(&mut self, index: u32, real: &Real) -> Result<(), XdpError> {
         self.reals.set(index, real, 0).map_err(err(name::REALS))
+    }
+
+    /// Puts `program` in `STAGES` at `index`, where the balancer tail-calls it.
+    pub fn set_stage(&mut self, index: u32, program: &ProgramFd) -> Result<(), XdpError> {
+        self.stages
+            .set(index, program, 0)
+            .map_err(err(name::STAGES))
     }
 
     pub fn set_timeouts(&mut self, timeouts: &Timeouts) -> Result<(), XdpError> {

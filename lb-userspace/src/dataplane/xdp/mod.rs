@@ -18,11 +18,11 @@ use aya::{
 };
 use lb_common::{
     Addr, Family,
-    conn::Timeouts,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
-        select, service_flags, table_base,
+        select, service_flags, stage, table_base,
     },
+    nat::Timeouts,
     sched::{
         self, hash,
         maglev::{MaglevReal, maglev},
@@ -131,12 +131,12 @@ enum Selection {
     Maglev,
 }
 
-/// The program's code for `method`, if it forwards that way.
-fn method_code(method: ForwardMethod) -> Result<u8, String> {
+/// The program's code for `method`.
+fn method_code(method: ForwardMethod) -> u8 {
     match method {
-        ForwardMethod::Dr => Ok(method::DR),
-        ForwardMethod::Nat => Ok(method::NAT),
-        ForwardMethod::Tun => Ok(method::TUN),
+        ForwardMethod::Dr => method::DR,
+        ForwardMethod::Nat => method::NAT,
+        ForwardMethod::Tun => method::TUN,
     }
 }
 
@@ -165,9 +165,9 @@ impl Selection {
     }
 }
 
-/// Whether the XDP program can forward such a service, or why not.
-pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
-    method_code(method)?;
+/// Whether the XDP program can schedule a service this way, or why not (it forwards with
+/// every `lb_kind`).
+pub fn supports(scheduler: Scheduler) -> Result<(), String> {
     selection(scheduler).map(|_| ())
 }
 
@@ -224,7 +224,17 @@ impl XdpDataPlane {
             .map_max_entries(name::NAT_CONNS, flows)
             .load(OBJECT)?;
         program_mut(&mut ebpf)?.load()?;
+        let nat: &mut Xdp = ebpf
+            .program_mut(stage::NAT_PROGRAM)
+            .ok_or(XdpError::Missing("NAT stage"))?
+            .try_into()?;
+        nat.load()?;
+        let nat = nat.fd()?.try_clone().map_err(|source| XdpError::Map {
+            map: name::STAGES,
+            source: aya::maps::MapError::IoError(source),
+        })?;
         let mut maps = Maps::take(&mut ebpf)?;
+        maps.set_stage(stage::NAT, &nat)?;
         let timeouts = Timeouts::IPVS;
         maps.set_timeouts(&timeouts)?;
         Ok(Self {
@@ -325,7 +335,7 @@ impl XdpDataPlane {
             service: *key,
             reason,
         };
-        let method = method_code(plan.method).map_err(unsupported)?;
+        let method = method_code(plan.method);
         let selection = selection(plan.scheduler).map_err(unsupported)?;
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
@@ -631,4 +641,27 @@ fn selection_table(
         .iter()
         .map(|p| indices[up[*p as usize]])
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_timeouts_become_the_programs_nanoseconds() {
+        assert_eq!(timeouts(&LvsTimeouts::default()), Timeouts::IPVS);
+        let tight = LvsTimeouts {
+            tcp: std::time::Duration::from_secs(7200),
+            tcp_fin: std::time::Duration::from_millis(1500),
+            udp: std::time::Duration::from_nanos(1),
+        };
+        assert_eq!(
+            timeouts(&tight),
+            Timeouts {
+                tcp: 7_200_000_000_000,
+                tcp_fin: 1_500_000_000,
+                udp: 1,
+            }
+        );
+    }
 }

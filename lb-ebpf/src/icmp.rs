@@ -1,0 +1,135 @@
+//! ICMP errors about a virtual service's flows (destination unreachable, fragmentation
+//! needed, time exceeded, packet too big) go to the real that owns the flow: it sent the
+//! packet the error is about, and it is the host that must act on it (lower its path MTU,
+//! give up on the client).
+//!
+//! Such an error is addressed to the VIP and quotes the headers of the real's answer (from
+//! the VIP to the client), so the flow is the quote reversed.
+
+use aya_ebpf::programs::XdpContext;
+use lb_common::{
+    Addr, Family,
+    icmp_reply::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
+    maps::FlowKey,
+};
+
+use crate::{
+    balance::Packet,
+    headers::{
+        self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_TCP, IPPROTO_UDP, IcmpHdr, Ipv4Hdr, Ipv6Hdr,
+        Ports,
+    },
+};
+
+const ICMP_TIME_EXCEEDED: u8 = 11;
+const ICMPV6_DEST_UNREACH: u8 = 1;
+const ICMPV6_TIME_EXCEEDED: u8 = 3;
+
+/// Where an ICMP error's parts lie in the frame.
+#[derive(Clone, Copy)]
+pub struct Error {
+    /// Offset of the ICMP header.
+    pub icmp: usize,
+    /// Offset of the quoted IP header.
+    pub quote: usize,
+}
+
+/// The flow an ICMP error is about, as a client's packet of it (its `l4` the quoted ports),
+/// and where the error's parts are; `None` when the frame is no ICMP error about a TCP or
+/// UDP packet.
+#[inline(never)]
+pub fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<(Packet, Error)> {
+    // SAFETY: the caller bounds-checked the Ethernet header.
+    let (family, icmp) = match u16::from_be(unsafe { (*eth).proto }) {
+        ETH_P_IP => (Family::V4, icmp_v4(ctx)?),
+        ETH_P_IPV6 => (Family::V6, icmp_v6(ctx)?),
+        _ => return None,
+    };
+    let quote = icmp + IcmpHdr::LEN;
+    let (flow, l4) = quoted_flow(ctx, family, quote)?;
+    Some((Packet { eth, l4, flow }, Error { icmp, quote }))
+}
+
+/// Offset of the ICMP header of an IPv4 ICMP error that is no fragment.
+#[inline(always)]
+fn icmp_v4(ctx: &XdpContext) -> Option<usize> {
+    let ip = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN)?;
+    // SAFETY: bounds checked by `at`.
+    let ip = unsafe { &*ip };
+    let header_len = ip.header_len();
+    if ip.proto != IPPROTO_ICMP || header_len < Ipv4Hdr::MIN_LEN || ip.is_fragment() {
+        return None;
+    }
+    let at = EthHdr::LEN + header_len;
+    let icmp = headers::at::<IcmpHdr>(ctx, at)?;
+    // SAFETY: bounds checked by `at`.
+    matches!(
+        unsafe { (*icmp).kind },
+        ICMP_DEST_UNREACH | ICMP_TIME_EXCEEDED
+    )
+    .then_some(at)
+}
+
+/// Offset of the ICMPv6 header of an ICMPv6 error right after the fixed IPv6 header.
+#[inline(always)]
+fn icmp_v6(ctx: &XdpContext) -> Option<usize> {
+    let ip = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN)?;
+    // SAFETY: bounds checked by `at`.
+    if unsafe { (*ip).next_header } != IPPROTO_ICMPV6 {
+        return None;
+    }
+    let at = EthHdr::LEN + Ipv6Hdr::LEN;
+    let icmp = headers::at::<IcmpHdr>(ctx, at)?;
+    // SAFETY: bounds checked by `at`.
+    matches!(
+        unsafe { (*icmp).kind },
+        ICMPV6_DEST_UNREACH | ICMPV6_PACKET_TOO_BIG | ICMPV6_TIME_EXCEEDED
+    )
+    .then_some(at)
+}
+
+/// The client's flow that the quoted TCP or UDP packet at `quote` answers, and the offset of
+/// the quoted ports.
+#[inline(always)]
+fn quoted_flow(ctx: &XdpContext, family: Family, quote: usize) -> Option<(FlowKey, usize)> {
+    let (src, dst, proto, l4) = match family {
+        Family::V4 => {
+            let ip = headers::at::<Ipv4Hdr>(ctx, quote)?;
+            // SAFETY: bounds checked by `at`.
+            let ip = unsafe { &*ip };
+            let header_len = ip.header_len();
+            if header_len < Ipv4Hdr::MIN_LEN {
+                return None;
+            }
+            let addr = Addr::from_v4_raw;
+            (addr(ip.src), addr(ip.dst), ip.proto, quote + header_len)
+        }
+        Family::V6 => {
+            let ip = headers::at::<Ipv6Hdr>(ctx, quote)?;
+            // SAFETY: bounds checked by `at`.
+            let ip = unsafe { &*ip };
+            (
+                Addr(ip.src),
+                Addr(ip.dst),
+                ip.next_header,
+                quote + Ipv6Hdr::LEN,
+            )
+        }
+    };
+    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        return None;
+    }
+    let ports = headers::at::<Ports>(ctx, l4)?;
+    // SAFETY: bounds checked by `at`.
+    let ports = unsafe { &*ports };
+    let flow = FlowKey {
+        src: dst,
+        dst: src,
+        sport: ports.dst,
+        dport: ports.src,
+        proto,
+        family: family as u8,
+        _pad: [0; 2],
+    };
+    Some((flow, l4))
+}
