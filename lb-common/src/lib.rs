@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
+pub mod conn;
 pub mod maps;
 pub mod sched;
 pub mod stats;

@@ -16,6 +16,7 @@ pub mod name {
     pub const REAL_STATS: &str = "REAL_STATS";
     pub const EVENTS: &str = "EVENTS";
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
+    pub const CONNS: &str = "CONNS";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -74,6 +75,9 @@ pub mod select {
     pub const SOURCE_HASH: u8 = 1;
     /// Index the table by a hash of the destination address (dh).
     pub const DESTINATION_HASH: u8 = 2;
+    /// Compare the loads of the reals the table lists, by [`super::Service::least`] (the
+    /// least-connection family).
+    pub const LEAST: u8 = 3;
 }
 
 /// Bits of [`Service::flags`].
@@ -100,7 +104,8 @@ pub struct Service {
     pub select: u8,
     /// Bits of [`service_flags`].
     pub flags: u8,
-    pub _pad: u8,
+    /// A [`crate::sched::least::Least`], when `select` is [`select::LEAST`].
+    pub least: u8,
 }
 
 /// Value of `REALS`.
@@ -156,6 +161,9 @@ pub struct Flow {
     pub real: u32,
     /// [`Real::generation`] when the flow was scheduled.
     pub generation: u32,
+    /// A [`crate::conn::ConnState`]: how the flow counts in its real's `CONNS`.
+    pub state: u8,
+    pub _pad: [u8; 3],
 }
 
 /// A next hop the XDP program found no neighbour entry for; the agent asks the kernel to
@@ -181,6 +189,7 @@ mod pod {
     unsafe impl aya::Pod for Flow {}
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for crate::stats::Counters {}
+    unsafe impl aya::Pod for crate::conn::RealConns {}
 }
 
 #[cfg(test)]
@@ -194,7 +203,8 @@ mod tests {
         assert_eq!(size_of::<Service>(), 4 * 3 + 4);
         assert_eq!(size_of::<Real>(), 16 + 4 + 4 + 4);
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
-        assert_eq!(size_of::<Flow>(), 8);
+        assert_eq!(size_of::<Flow>(), 12);
+        assert_eq!(size_of::<crate::conn::RealConns>(), 16);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
     }
 

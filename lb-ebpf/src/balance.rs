@@ -3,12 +3,13 @@
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
+    conn::Segment,
     maps::{Flow, FlowKey, Real, Service, VipKey},
     stats::Event,
 };
 
 use crate::{
-    forward,
+    conns, forward,
     headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
     maps::{self, FLOWS, REALS, VIPS},
     select,
@@ -70,7 +71,9 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
         family: Family::V4 as u8,
         _pad: [0; 2],
     };
-    let Some((index, real, new_flow)) = pinned_real(&flow).or_else(|| schedule(service, &flow))
+    let segment = conns::segment(ctx, ip.proto, EthHdr::LEN + header_len);
+    let Some((index, real, new_flow)) =
+        pinned_real(&flow, segment).or_else(|| schedule(service, &flow, segment))
     else {
         maps::count(Event::NoReal);
         return xdp_action::XDP_DROP;
@@ -86,20 +89,27 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
 /// The real an established flow is pinned to, if that real still exists as it did when the
 /// flow was scheduled.
 #[inline(always)]
-fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
-    // SAFETY: flow values are written whole by `schedule` and only read here.
-    let flow = unsafe { FLOWS.get(key) }?;
+fn pinned_real(key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
+    // SAFETY: flow values are written whole by `schedule`; after that only their state
+    // changes, here, on the CPU the flow's packets arrive on.
+    let flow = unsafe { &mut *FLOWS.get_ptr_mut(key)? };
     let real = *REALS.get(flow.real)?;
-    (real.is_present() && real.generation == flow.generation).then_some((flow.real, real, false))
+    if !real.is_present() || real.generation != flow.generation {
+        return None;
+    }
+    conns::follow(flow, segment);
+    Some((flow.real, real, false))
 }
 
 /// Picks a real for a new flow by the service's scheduler and pins the flow to it.
 #[inline(always)]
-fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
+fn schedule(service: &Service, key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
     let (index, real) = select::choose(service, key)?;
     let flow = Flow {
         real: index,
         generation: real.generation,
+        state: conns::start(service, index, segment) as u8,
+        _pad: [0; 3],
     };
     // A full LRU evicts its oldest flow, so this only fails on kernel memory pressure; the
     // packet is still delivered and the next one schedules again.

@@ -6,6 +6,7 @@
 #![feature(core_intrinsics)]
 
 mod balance;
+mod conns;
 mod forward;
 mod headers;
 mod maps;

@@ -6,10 +6,12 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use lb_common::{
+    conn::RealConns,
     maps::{
         DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, Real, Service,
         TABLE_SIZE, VipKey,
     },
+    sched::least::Picker,
     stats::{Counters, Event},
 };
 
@@ -31,6 +33,15 @@ pub static RING_POS: Array<u64> = Array::with_max_entries(MAX_SERVICES, 0);
 pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 
 /// The agent sizes this at load time from the configuration.
+/// Per real slot: its connections, for the least-connection schedulers. The agent zeroes a
+/// slot when it gives it to a new real.
+#[map]
+pub static CONNS: Array<RealConns> = Array::with_max_entries(MAX_REALS, 0);
+
+/// Scratch space for a least-connection pick (see `Picker` for why it is not on the stack).
+#[map]
+pub static LEAST_PICK: PerCpuArray<Picker> = PerCpuArray::with_max_entries(1, 0);
+
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
 

@@ -7,10 +7,16 @@ use core::{
 
 use lb_common::{
     maps::{FlowKey, Real, Service, select, service_flags},
-    sched::hash::{FALLBACK_PROBES, FLOW_SEED, flow_bucket, hash_addr},
+    sched::{
+        hash::{FALLBACK_PROBES, FLOW_SEED, flow_bucket, hash_addr},
+        least::{Least, Load, MAX_LEAST_REALS, Picker},
+    },
 };
 
-use crate::maps::{REALS, RING_POS, TABLES};
+use crate::{
+    conns,
+    maps::{CONNS, LEAST_PICK, REALS, RING_POS, TABLES},
+};
 
 /// The real slot and entry a new flow of `service` should take, or `None` when no real
 /// may take it.
@@ -28,6 +34,7 @@ pub fn choose(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
             hashed(service, len, hash_addr(FLOW_SEED, &key.src, port))
         }
         select::DESTINATION_HASH => hashed(service, len, hash_addr(FLOW_SEED, &key.dst, 0)),
+        select::LEAST => least(service, len),
         _ => None,
     }
 }
@@ -61,6 +68,40 @@ fn hashed(service: &Service, len: NonZeroU32, hash: u32) -> Option<(u32, Real)> 
         }
     }
     None
+}
+
+/// The lc family: the reals the table lists (at most [`MAX_LEAST_REALS`]) compared by
+/// their connection counts, as IPVS compares them.
+#[inline(always)]
+fn least(service: &Service, len: NonZeroU32) -> Option<(u32, Real)> {
+    let rule = Least::from_u8(service.least)?;
+    let window = conns::now();
+    let count = len.get().min(MAX_LEAST_REALS);
+    let load = |i: u32| -> Load {
+        let Some(index) = TABLES.get(service.table + i).copied() else {
+            return Load::default();
+        };
+        match (REALS.get(index), CONNS.get(index)) {
+            (Some(real), Some(conns)) if real.is_present() => Load {
+                weight: real.weight,
+                active: conns.active(),
+                inactive: conns.inactive(window),
+            },
+            _ => Load::default(),
+        }
+    };
+    // SAFETY: a per-CPU scratch value, and XDP programs do not preempt each other on one
+    // CPU.
+    let picker = unsafe { &mut *LEAST_PICK.get_ptr_mut(0)? };
+    *picker = Picker::default();
+    for i in 0..MAX_LEAST_REALS {
+        if i >= count || picker.offer(rule, i, &load(i)) {
+            break;
+        }
+    }
+    let position = picker.picked()?;
+    let index = *TABLES.get(service.table + position)?;
+    Some((index, *REALS.get(index)?))
 }
 
 /// Takes the next step along a ring shared by all CPUs.

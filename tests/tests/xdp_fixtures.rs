@@ -117,6 +117,19 @@ virtual_server 203.0.113.54 80 {
     real_server 192.0.2.11 80 { weight 0 }
     real_server 192.0.2.12 80 { }
 }
+virtual_server 203.0.113.60 80 {
+    lb_algo lc
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.61 80 {
+    lb_algo wlc
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 3 }
+    real_server 192.0.2.12 80 { weight 1 }
+}
 virtual_server 203.0.113.55 80 {
     lb_algo dh
     lb_kind DR
@@ -692,4 +705,54 @@ fn dh_sends_every_client_of_a_destination_to_one_real() {
         let out = bed.run(&syn_from(client(i), 57000 + u16::from(i), VIP_DH));
         assert_eq!(dst_mac(&out.frame), mac(expected), "client {i}");
     }
+}
+
+const VIP_LC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
+const VIP_WLC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 61);
+
+/// The client's FIN closing its connection from `sport` to `dst` port 80.
+fn fin_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    bytes(|out| {
+        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+            .ipv4(client.octets(), dst.octets(), 64)
+            .tcp(sport, 80, 2000, 64240)
+            .fin()
+            .ack(1)
+            .write(out, &[])
+            .unwrap()
+    })
+}
+
+/// The reals new connections from consecutive ports starting at `first` go to.
+fn reals_of_new_connections(bed: &Bed, first: u16, count: u16, vip: Ipv4Addr) -> Vec<[u8; 6]> {
+    (first..first + count)
+        .map(|sport| dst_mac(&bed.run(&syn_from(CLIENT, sport, vip)).frame))
+        .collect()
+}
+
+#[test]
+fn lc_sends_new_connections_to_the_real_with_fewest() {
+    let Some(bed) = Bed::new("fx-lc") else { return };
+    assert_eq!(
+        reals_of_new_connections(&bed, 58000, 3, VIP_LC),
+        [REAL1, REAL2, REAL3].map(mac)
+    );
+    // The connection on REAL2 closes: a closed connection weighs 1/256 of an open one.
+    bed.run(&fin_from(CLIENT, 58001, VIP_LC));
+    assert_eq!(
+        reals_of_new_connections(&bed, 58100, 2, VIP_LC),
+        [REAL2, REAL1].map(mac)
+    );
+}
+
+#[test]
+fn wlc_weighs_connections_by_weight_and_keeps_the_first_of_equals() {
+    let Some(bed) = Bed::new("fx-wlc") else {
+        return;
+    };
+    // Active counts (R1/3 against R2/1): 0-0, 1-0, 1-1, 2-1, 3-1 (a tie: R1), 4-1.
+    assert_eq!(
+        reals_of_new_connections(&bed, 59000, 6, VIP_WLC),
+        [REAL1, REAL2, REAL1, REAL1, REAL1, REAL2].map(mac)
+    );
 }

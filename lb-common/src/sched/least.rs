@@ -2,7 +2,12 @@
 //! on), with IPVS's arithmetic: weights are compared by cross-multiplying, never divided,
 //! and of equally good reals the first in the service's order wins.
 
+/// Most reals a service of the family may have: the XDP program compares them all for
+/// every new flow.
+pub const MAX_LEAST_REALS: u32 = 64;
+
 /// What the family knows of a real when a new flow arrives.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Load {
     pub weight: u32,
@@ -75,23 +80,48 @@ impl Least {
             Least::Locality => weighted(locality_overhead(best), locality_overhead(candidate)),
         }
     }
+}
 
-    /// The position of the real to take among `reals`, as IPVS would pick it.
-    #[inline(always)]
-    pub fn pick(self, reals: impl Iterator<Item = Load>) -> Option<usize> {
-        let mut best: Option<(usize, Load)> = None;
-        for (i, real) in reals.enumerate() {
-            if !self.eligible(&real) {
-                continue;
-            }
-            if self.settles(&real) {
-                return Some(i);
-            }
-            if best.is_none_or(|(_, b)| self.prefers(&b, &real)) {
-                best = Some((i, real));
-            }
+/// A pick in progress, one real offered at a time.
+///
+/// The XDP program keeps this in map memory rather than on its stack: the verifier cannot
+/// follow values read back from a map, so the states of successive loop iterations look
+/// alike and it prunes them instead of exploring every combination of earlier choices.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Picker {
+    /// Position of the best real so far; [`Picker::NONE`] while none is eligible.
+    pub best: u32,
+    pub load: Load,
+}
+
+impl Default for Picker {
+    fn default() -> Self {
+        Self {
+            best: Self::NONE,
+            load: Load::default(),
         }
-        best.map(|(i, _)| i)
+    }
+}
+
+impl Picker {
+    pub const NONE: u32 = u32::MAX;
+
+    /// Considers the real at `position`; true when the search may stop.
+    #[inline(always)]
+    pub fn offer(&mut self, rule: Least, position: u32, real: &Load) -> bool {
+        if !rule.eligible(real) {
+            return false;
+        }
+        if self.best == Self::NONE || rule.settles(real) || rule.prefers(&self.load, real) {
+            self.best = position;
+            self.load = *real;
+        }
+        rule.settles(real)
+    }
+
+    pub fn picked(&self) -> Option<u32> {
+        (self.best != Self::NONE).then_some(self.best)
     }
 }
 
@@ -126,8 +156,16 @@ mod tests {
         }
     }
 
-    fn pick(least: Least, loads: &[Load]) -> Option<usize> {
-        least.pick(loads.iter().copied())
+    /// The position of the real to take among `loads`, offered in order as the XDP
+    /// program offers them.
+    fn pick(least: Least, loads: &[Load]) -> Option<u32> {
+        let mut picker = Picker::default();
+        for (i, real) in loads.iter().enumerate() {
+            if picker.offer(least, i as u32, real) {
+                break;
+            }
+        }
+        picker.picked()
     }
 
     #[test]

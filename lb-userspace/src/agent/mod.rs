@@ -347,7 +347,9 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
                 "only address:port services are supported by the XDP data plane yet",
             );
         }
-        if let Err(reason) = xdp::supports(vs.scheduler, vs.method) {
+        if let Err(reason) = xdp::supports(vs.scheduler, vs.method)
+            .and_then(|()| xdp::supports_reals(vs.scheduler, vs.real_servers.len()))
+        {
             diags.error(&vs.pos, reason);
         }
     }

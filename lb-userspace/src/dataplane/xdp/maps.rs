@@ -6,6 +6,7 @@ use aya::{
     util::nr_cpus,
 };
 use lb_common::{
+    conn::RealConns,
     maps::{Real, Service, VipKey, name},
     stats::{Counters, Event},
 };
@@ -16,6 +17,7 @@ pub struct Maps {
     vips: HashMap<MapData, VipKey, Service>,
     tables: Array<MapData, u32>,
     reals: Array<MapData, Real>,
+    conns: Array<MapData, RealConns>,
     service_stats: PerCpuArray<MapData, Counters>,
     real_stats: PerCpuArray<MapData, Counters>,
     events: PerCpuArray<MapData, u64>,
@@ -33,6 +35,7 @@ impl Maps {
             vips: typed(ebpf, name::VIPS)?,
             tables: typed(ebpf, name::TABLES)?,
             reals: typed(ebpf, name::REALS)?,
+            conns: typed(ebpf, name::CONNS)?,
             service_stats: typed(ebpf, name::SERVICE_STATS)?,
             real_stats: typed(ebpf, name::REAL_STATS)?,
             events: typed(ebpf, name::EVENTS)?,
@@ -66,6 +69,13 @@ impl Maps {
 
     pub fn set_real(&mut self, index: u32, real: &Real) -> Result<(), XdpError> {
         self.reals.set(index, real, 0).map_err(err(name::REALS))
+    }
+
+    /// Zeroes the connection counts of a real slot given to a new real.
+    pub fn reset_conns(&mut self, index: u32) -> Result<(), XdpError> {
+        self.conns
+            .set(index, RealConns::default(), 0)
+            .map_err(err(name::CONNS))
     }
 
     /// Zeroes the counters of a service slot given to a new service.

@@ -22,6 +22,7 @@ use lb_common::{
     },
     sched::{
         self, hash,
+        least::{Least, MAX_LEAST_REALS},
         maglev::{MaglevReal, maglev},
     },
 };
@@ -30,7 +31,7 @@ use tracing::{debug, info};
 
 pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
-use super::{Plan, ServiceKey, ServicePlan};
+use super::{Plan, RealPlan, ServiceKey, ServicePlan};
 use crate::config::{ForwardMethod, Scheduler, SchedulerFlags};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
@@ -108,6 +109,8 @@ enum Selection {
     DestinationHash,
     /// mh: a Maglev table, indexed by a hash of the client.
     Maglev,
+    /// The lc family: every real listed once, compared by connections per new flow.
+    Least(Least),
 }
 
 fn selection(scheduler: Scheduler, method: ForwardMethod) -> Result<Selection, String> {
@@ -122,8 +125,14 @@ fn selection(scheduler: Scheduler, method: ForwardMethod) -> Result<Selection, S
         Scheduler::Sh => Ok(Selection::SourceHash),
         Scheduler::Dh => Ok(Selection::DestinationHash),
         Scheduler::Mh => Ok(Selection::Maglev),
+        Scheduler::Lc => Ok(Selection::Least(Least::Lc)),
+        Scheduler::Wlc => Ok(Selection::Least(Least::Wlc)),
+        Scheduler::Sed => Ok(Selection::Least(Least::Sed)),
+        Scheduler::Nq => Ok(Selection::Least(Least::Nq)),
+        Scheduler::Fo => Ok(Selection::Least(Least::Fo)),
+        Scheduler::Ovf => Ok(Selection::Least(Least::Ovf)),
         other => Err(format!(
-            "lb_algo {} is not supported by the XDP data plane yet (rr, wrr, sh, dh and mh are)",
+            "lb_algo {} is not supported by the XDP data plane yet",
             other.name()
         )),
     }
@@ -136,6 +145,15 @@ impl Selection {
             Selection::RoundRobin | Selection::Weighted => select::RING,
             Selection::SourceHash | Selection::Maglev => select::SOURCE_HASH,
             Selection::DestinationHash => select::DESTINATION_HASH,
+            Selection::Least(_) => select::LEAST,
+        }
+    }
+
+    /// The rule the lc family compares by; 0 (and unread) for the others.
+    const fn least(self) -> u8 {
+        match self {
+            Selection::Least(rule) => rule as u8,
+            _ => 0,
         }
     }
 }
@@ -143,6 +161,18 @@ impl Selection {
 /// Whether the XDP program can forward such a service, or why not.
 pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), String> {
     selection(scheduler, method).map(|_| ())
+}
+
+/// Whether the XDP program can schedule among `reals` reals with `scheduler`, or why not.
+pub fn supports_reals(scheduler: Scheduler, reals: usize) -> Result<(), String> {
+    match selection(scheduler, ForwardMethod::Dr) {
+        Ok(Selection::Least(_)) if reals > MAX_LEAST_REALS as usize => Err(format!(
+            "lb_algo {} compares every real for each new connection: the XDP data plane \
+             allows at most {MAX_LEAST_REALS} reals per service with it, not {reals}",
+            scheduler.name()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The [`Service::flags`] of a service: IPVS's scheduler flags mean the same to sh and mh.
@@ -268,6 +298,7 @@ impl XdpDataPlane {
             if new {
                 *generation = generation.wrapping_add(1);
                 self.maps.reset_real_stats(index)?;
+                self.maps.reset_conns(index)?;
             }
             // Written every time: the weight the program checks may have changed.
             self.maps.set_real(
@@ -294,7 +325,7 @@ impl XdpDataPlane {
             method: method::DR,
             select: selection.select(),
             flags: service_flags(plan.scheduler_flags),
-            _pad: 0,
+            least: selection.least(),
         };
         let installed = previous.is_some_and(|p| p.installed);
         if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
@@ -478,8 +509,9 @@ fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
     }
 }
 
-/// The service's selection table as real slots: the order the program walks (rr, wrr) or
-/// the buckets it hashes into (sh, dh, mh).
+/// The service's selection table as real slots: the order the program walks (rr, wrr), the
+/// buckets it hashes into (sh, dh, mh), or the reals it compares (the lc family, which
+/// reads their weights from `REALS`).
 ///
 /// Hash tables are built over the reals that are up, as keepalived leaves a failed real out
 /// of IPVS; a real of weight 0 still holds its sh and dh buckets, as in IPVS, and refuses
@@ -490,35 +522,49 @@ fn selection_table(
     plan: &ServicePlan,
     indices: &[u32],
 ) -> Result<Vec<u32>, XdpError> {
-    let up: Vec<usize> = match selection {
-        Selection::RoundRobin | Selection::Weighted => (0..plan.reals.len()).collect(),
-        Selection::SourceHash | Selection::DestinationHash | Selection::Maglev => plan
-            .reals
+    let unsupported = |reason| XdpError::Unsupported {
+        service: key,
+        reason,
+    };
+    // Positions in `plan.reals` of the reals a table is built over, and their weights.
+    let over = |weight: fn(&RealPlan) -> Option<u32>| -> (Vec<usize>, Vec<u32>) {
+        plan.reals
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.healthy)
-            .map(|(i, _)| i)
-            .collect(),
+            .filter_map(|(i, r)| weight(r).map(|w| (i, w)))
+            .unzip()
     };
-    let weights: Vec<u32> = up
-        .iter()
-        .map(|i| match selection {
-            Selection::RoundRobin | Selection::Weighted => plan.reals[*i].effective_weight(),
-            _ => plan.reals[*i].weight.get(),
-        })
-        .collect();
+    let ring = |r: &RealPlan| Some(r.effective_weight());
+    let hashed = |r: &RealPlan| r.healthy.then_some(r.weight.get());
     let mut positions = vec![0u32; TABLE_SIZE as usize];
-    let built = match selection {
-        Selection::RoundRobin => sched::round_robin(&weights, &mut positions),
-        Selection::Weighted => sched::weighted_round_robin(&weights, &mut positions),
+    let buckets = &mut positions[..sched::HASH_TABLE_LEN];
+    let (listed, built) = match selection {
+        Selection::Least(_) => {
+            supports_reals(plan.scheduler, plan.reals.len()).map_err(unsupported)?;
+            return Ok(indices.to_vec());
+        }
+        Selection::RoundRobin => {
+            let (listed, weights) = over(ring);
+            (listed, sched::round_robin(&weights, &mut positions))
+        }
+        Selection::Weighted => {
+            let (listed, weights) = over(ring);
+            (
+                listed,
+                sched::weighted_round_robin(&weights, &mut positions),
+            )
+        }
         Selection::SourceHash => {
-            hash::source_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+            let (listed, weights) = over(hashed);
+            (listed, hash::source_hash(&weights, buckets))
         }
         Selection::DestinationHash => {
-            hash::destination_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+            let (listed, weights) = over(hashed);
+            (listed, hash::destination_hash(&weights, buckets))
         }
         Selection::Maglev => {
-            let reals: Vec<MaglevReal> = up
+            let (listed, weights) = over(hashed);
+            let reals: Vec<MaglevReal> = listed
                 .iter()
                 .zip(&weights)
                 .map(|(i, weight)| {
@@ -530,17 +576,16 @@ fn selection_table(
                     }
                 })
                 .collect();
-            maglev(&reals, &mut positions[..sched::HASH_TABLE_LEN])
+            (listed, maglev(&reals, buckets))
         }
     };
     let len = built.map_err(|sched::TableError::TooManyReals { reals, capacity }| {
-        XdpError::Unsupported {
-            service: key,
-            reason: format!("{reals} reals do not fit a selection table of {capacity}"),
-        }
+        unsupported(format!(
+            "{reals} reals do not fit a selection table of {capacity}"
+        ))
     })?;
     Ok(positions[..len]
         .iter()
-        .map(|p| indices[up[*p as usize]])
+        .map(|p| indices[listed[*p as usize]])
         .collect())
 }
