@@ -12,6 +12,7 @@ use lb_common::{
 };
 
 use super::XdpError;
+use crate::ctl::Conns;
 
 pub struct Maps {
     vips: HashMap<MapData, VipKey, Service>,
@@ -76,6 +77,15 @@ impl Maps {
         self.conns
             .set(index, RealConns::default(), 0)
             .map_err(err(name::CONNS))
+    }
+
+    /// The connections of a real slot, inactive ones as they count in `window`.
+    pub fn conns(&self, index: u32, window: u32) -> Result<Conns, XdpError> {
+        let conns = self.conns.get(&index, 0).map_err(err(name::CONNS))?;
+        Ok(Conns {
+            active: conns.active(),
+            inactive: conns.inactive(window),
+        })
     }
 
     /// Zeroes the counters of a service slot given to a new service.

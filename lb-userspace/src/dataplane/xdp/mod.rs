@@ -15,7 +15,7 @@ use aya::{
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
 };
 use lb_common::{
-    Addr, Family,
+    Addr, Family, conn,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, service_flags, table_base,
@@ -367,6 +367,7 @@ impl XdpDataPlane {
 
     /// Counters of every applied service and its reals, summed over CPUs.
     pub fn stats(&self) -> Result<Stats, XdpError> {
+        let window = conn::window(monotonic_ns());
         let mut stats = Stats {
             events: self.maps.events()?,
             ..Stats::default()
@@ -380,6 +381,9 @@ impl XdpDataPlane {
                     stats
                         .reals
                         .insert((*key, *addr), self.maps.real_stats(index)?);
+                    stats
+                        .conns
+                        .insert((*key, *addr), self.maps.conns(index, window)?);
                 }
             }
         }
@@ -414,6 +418,18 @@ impl XdpDataPlane {
             .map(neigh::Misses::new)
             .transpose()
     }
+}
+
+/// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid place for the kernel to write the time to; the monotonic
+    // clock always exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// The result of [`XdpDataPlane::test_run`].
