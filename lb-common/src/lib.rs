@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod conn;
 pub mod maps;
+pub mod persist;
 pub mod sched;
 pub mod stats;
 

@@ -17,6 +17,7 @@ pub mod name {
     pub const EVENTS: &str = "EVENTS";
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
     pub const CONNS: &str = "CONNS";
+    pub const PERSIST: &str = "PERSIST";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -26,6 +27,8 @@ pub const MAX_REALS: u32 = 4096;
 /// Entries of one selection table. A service owns two, so the agent can fill one while the
 /// XDP program reads the other and then switch with a single map update.
 pub const TABLE_SIZE: u32 = 4096;
+/// Persistence templates (client networks stuck to a real) across all services.
+pub const MAX_PERSIST: u32 = 65_536;
 /// Flow-table entries unless the operator asks for another size.
 pub const DEFAULT_FLOWS: u32 = 262_144;
 /// Bytes of the ring buffer that carries unresolved next hops to the agent.
@@ -106,6 +109,10 @@ pub struct Service {
     pub flags: u8,
     /// A [`crate::sched::least::Least`], when `select` is [`select::LEAST`].
     pub least: u8,
+    /// `persistence_timeout` in seconds; 0 for a service without persistence.
+    pub persistence: u32,
+    /// `persistence_granularity`: the mask applied to a client's address.
+    pub granularity: Addr,
 }
 
 /// Value of `REALS`.
@@ -190,6 +197,8 @@ mod pod {
     unsafe impl aya::Pod for NeighMiss {}
     unsafe impl aya::Pod for crate::stats::Counters {}
     unsafe impl aya::Pod for crate::conn::RealConns {}
+    unsafe impl aya::Pod for crate::persist::PersistKey {}
+    unsafe impl aya::Pod for crate::persist::Persist {}
 }
 
 #[cfg(test)]
@@ -200,7 +209,9 @@ mod tests {
     #[test]
     fn layouts_have_no_hidden_padding() {
         assert_eq!(size_of::<VipKey>(), 16 + 2 + 1 + 1);
-        assert_eq!(size_of::<Service>(), 4 * 3 + 4);
+        assert_eq!(size_of::<Service>(), 4 * 3 + 4 + 4 + 16);
+        assert_eq!(size_of::<crate::persist::PersistKey>(), 4 + 16);
+        assert_eq!(size_of::<crate::persist::Persist>(), 16);
         assert_eq!(size_of::<Real>(), 16 + 4 + 4 + 4);
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
         assert_eq!(size_of::<Flow>(), 12);

@@ -12,7 +12,7 @@ use crate::{
     conns, forward,
     headers::{self, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ports},
     maps::{self, FLOWS, REALS, VIPS},
-    select,
+    persist,
 };
 
 /// The verdict for one frame. Anything that is not traffic for a virtual service leaves
@@ -101,10 +101,11 @@ fn pinned_real(key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
     Some((flow.real, real, false))
 }
 
-/// Picks a real for a new flow by the service's scheduler and pins the flow to it.
+/// Picks a real for a new flow by the client's persistence or the service's scheduler,
+/// and pins the flow to it.
 #[inline(always)]
 fn schedule(service: &Service, key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
-    let (index, real) = select::choose(service, key)?;
+    let (index, real) = persist::choose(service, key)?;
     let flow = Flow {
         real: index,
         generation: real.generation,

@@ -10,6 +10,7 @@ mod conns;
 mod forward;
 mod headers;
 mod maps;
+mod persist;
 mod select;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};

@@ -8,9 +8,10 @@ use aya_ebpf::{
 use lb_common::{
     conn::RealConns,
     maps::{
-        DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, Real, Service,
-        TABLE_SIZE, VipKey,
+        DEFAULT_FLOWS, Flow, FlowKey, MAX_PERSIST, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES,
+        Real, Service, TABLE_SIZE, VipKey,
     },
+    persist::{Persist, PersistKey},
     sched::least::Picker,
     stats::{Counters, Event},
 };
@@ -41,6 +42,9 @@ pub static CONNS: Array<RealConns> = Array::with_max_entries(MAX_REALS, 0);
 /// Scratch space for a least-connection pick (see `Picker` for why it is not on the stack).
 #[map]
 pub static LEAST_PICK: PerCpuArray<Picker> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+pub static PERSIST: LruHashMap<PersistKey, Persist> = LruHashMap::with_max_entries(MAX_PERSIST, 0);
 
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);

@@ -130,6 +130,15 @@ virtual_server 203.0.113.61 80 {
     real_server 192.0.2.11 80 { weight 3 }
     real_server 192.0.2.12 80 { weight 1 }
 }
+virtual_server 203.0.113.70 80 {
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 60
+    persistence_granularity 255.255.255.0
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
 virtual_server 203.0.113.55 80 {
     lb_algo dh
     lb_kind DR
@@ -755,4 +764,32 @@ fn wlc_weighs_connections_by_weight_and_keeps_the_first_of_equals() {
         reals_of_new_connections(&bed, 59000, 6, VIP_WLC),
         [REAL1, REAL2, REAL1, REAL1, REAL1, REAL2].map(mac)
     );
+}
+
+const VIP_PERSIST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 70);
+
+#[test]
+fn persistence_keeps_a_client_network_on_its_first_real() {
+    let Some(mut bed) = Bed::new("fx-persist") else {
+        return;
+    };
+    let real_of = |bed: &Bed, client: Ipv4Addr, sport: u16| {
+        let out = bed.run(&syn_from(client, sport, VIP_PERSIST));
+        assert_eq!(out.action, XDP_TX);
+        dst_mac(&out.frame)
+    };
+    assert_eq!(real_of(&bed, client(7), 61000), mac(REAL1));
+    for sport in 61001..61005 {
+        assert_eq!(real_of(&bed, client(7), sport), mac(REAL1), "port {sport}");
+        assert_eq!(real_of(&bed, client(8), sport), mac(REAL1), "same /24");
+    }
+    let elsewhere = Ipv4Addr::new(198, 51, 101, 7);
+    assert_eq!(real_of(&bed, elsewhere, 61100), mac(REAL2), "another /24");
+    assert_eq!(real_of(&bed, elsewhere, 61101), mac(REAL2));
+
+    // A real that goes down loses its persistent clients to the scheduler.
+    bed.apply(|real| real != REAL1);
+    let moved = real_of(&bed, client(7), 61200);
+    assert_ne!(moved, mac(REAL1));
+    assert_eq!(real_of(&bed, client(8), 61201), moved, "a new template");
 }

@@ -352,6 +352,12 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
         {
             diags.error(&vs.pos, reason);
         }
+        if vs.persistence.as_ref().is_some_and(|p| p.engine.is_some()) {
+            diags.error(
+                &vs.pos,
+                "persistence_engine is not supported by the XDP data plane",
+            );
+        }
     }
     check::supports(config, diags);
 }

@@ -20,6 +20,7 @@ use lb_common::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, service_flags, table_base,
     },
+    persist::whole_address,
     sched::{
         self, hash,
         least::{Least, MAX_LEAST_REALS},
@@ -32,7 +33,7 @@ use tracing::{debug, info};
 pub use self::stats::Stats;
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
 use super::{Plan, RealPlan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, Scheduler, SchedulerFlags};
+use crate::config::{ForwardMethod, Persistence, Scheduler, SchedulerFlags};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
@@ -326,6 +327,8 @@ impl XdpDataPlane {
             select: selection.select(),
             flags: service_flags(plan.scheduler_flags),
             least: selection.least(),
+            persistence: persistence_secs(plan.persistence.as_ref()),
+            granularity: granularity(key, plan.persistence.as_ref()),
         };
         let installed = previous.is_some_and(|p| p.installed);
         if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
@@ -418,6 +421,23 @@ impl XdpDataPlane {
             .map(neigh::Misses::new)
             .transpose()
     }
+}
+
+/// `persistence_timeout` as the program reads it: whole seconds, at least one; 0 for none.
+fn persistence_secs(persistence: Option<&Persistence>) -> u32 {
+    persistence.map_or(0, |p| {
+        u32::try_from(p.timeout.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
+}
+
+/// The mask a service applies to clients for persistence: `persistence_granularity`, or
+/// the whole address.
+fn granularity(key: &ServiceKey, persistence: Option<&Persistence>) -> Addr {
+    persistence
+        .and_then(|p| p.granularity)
+        .map_or_else(|| whole_address(Family::of(&key.addr.ip())), Addr::from)
 }
 
 /// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
