@@ -18,6 +18,7 @@ pub mod name {
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
     pub const CONNS: &str = "CONNS";
     pub const PERSIST: &str = "PERSIST";
+    pub const LOCALITY: &str = "LOCALITY";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -29,6 +30,8 @@ pub const MAX_REALS: u32 = 4096;
 pub const TABLE_SIZE: u32 = 4096;
 /// Persistence templates (client networks stuck to a real) across all services.
 pub const MAX_PERSIST: u32 = 65_536;
+/// Destinations lblc and lblcr remember, across all services.
+pub const MAX_LOCALITIES: u32 = 65_536;
 /// Flow-table entries unless the operator asks for another size.
 pub const DEFAULT_FLOWS: u32 = 262_144;
 /// Bytes of the ring buffer that carries unresolved next hops to the agent.
@@ -81,6 +84,10 @@ pub mod select {
     /// Compare the loads of the reals the table lists, by [`super::Service::least`] (the
     /// least-connection family).
     pub const LEAST: u8 = 3;
+    /// lblc, and lblcr with [`super::service_flags::REPLICATED`]: a destination's real (or
+    /// set of reals) from `LOCALITY` while not overloaded, else as [`LEAST`] by
+    /// [`super::Service::least`].
+    pub const LOCALITY: u8 = 4;
 }
 
 /// Bits of [`Service::flags`].
@@ -89,6 +96,8 @@ pub mod service_flags {
     pub const FALLBACK: u8 = 1;
     /// sh-port / mh-port: the source port is part of the hash.
     pub const PORT: u8 = 2;
+    /// lblcr: a destination keeps a set of reals rather than one.
+    pub const REPLICATED: u8 = 4;
 }
 
 /// Value of `VIPS`: where to find everything else about the service.
@@ -199,6 +208,8 @@ mod pod {
     unsafe impl aya::Pod for crate::conn::RealConns {}
     unsafe impl aya::Pod for crate::persist::PersistKey {}
     unsafe impl aya::Pod for crate::persist::Persist {}
+    unsafe impl aya::Pod for crate::sched::locality::LocalityKey {}
+    unsafe impl aya::Pod for crate::sched::locality::Locality {}
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn segment(ctx: &XdpContext, proto: u8, offset: usize) -> Segment {
 /// scheduler counts.
 #[inline(always)]
 pub fn start(service: &Service, real: u32, segment: Segment) -> ConnState {
-    if service.select != select::LEAST {
+    if service.select != select::LEAST && service.select != select::LOCALITY {
         return ConnState::Untracked;
     }
     let (state, count) = ConnState::start(segment);

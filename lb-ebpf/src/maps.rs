@@ -8,11 +8,11 @@ use aya_ebpf::{
 use lb_common::{
     conn::RealConns,
     maps::{
-        DEFAULT_FLOWS, Flow, FlowKey, MAX_PERSIST, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES,
-        Real, Service, TABLE_SIZE, VipKey,
+        DEFAULT_FLOWS, Flow, FlowKey, MAX_LOCALITIES, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
+        NEIGH_MISSES_BYTES, Real, Service, TABLE_SIZE, VipKey,
     },
     persist::{Persist, PersistKey},
-    sched::least::Picker,
+    sched::locality::{Locality, LocalityKey},
     stats::{Counters, Event},
 };
 
@@ -39,12 +39,13 @@ pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 #[map]
 pub static CONNS: Array<RealConns> = Array::with_max_entries(MAX_REALS, 0);
 
-/// Scratch space for a least-connection pick (see `Picker` for why it is not on the stack).
-#[map]
-pub static LEAST_PICK: PerCpuArray<Picker> = PerCpuArray::with_max_entries(1, 0);
-
 #[map]
 pub static PERSIST: LruHashMap<PersistKey, Persist> = LruHashMap::with_max_entries(MAX_PERSIST, 0);
+
+/// lblc's and lblcr's memory of which reals serve a destination.
+#[map]
+pub static LOCALITY: LruHashMap<LocalityKey, Locality> =
+    LruHashMap::with_max_entries(MAX_LOCALITIES, 0);
 
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);

@@ -139,6 +139,18 @@ virtual_server 203.0.113.70 80 {
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
 }
+virtual_server 203.0.113.80 80 {
+    lb_algo lblc
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.81 80 {
+    lb_algo lblcr
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+}
 virtual_server 203.0.113.55 80 {
     lb_algo dh
     lb_kind DR
@@ -792,4 +804,33 @@ fn persistence_keeps_a_client_network_on_its_first_real() {
     let moved = real_of(&bed, client(7), 61200);
     assert_ne!(moved, mac(REAL1));
     assert_eq!(real_of(&bed, client(8), 61201), moved, "a new template");
+}
+
+const VIP_LBLC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+const VIP_LBLCR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 81);
+
+#[test]
+fn lblc_keeps_a_destination_on_its_real_until_overloaded_then_moves_it() {
+    let Some(bed) = Bed::new("fx-lblc") else {
+        return;
+    };
+    // Weights 1: a real is overloaded past one active connection while the other has
+    // none; the destination then moves to wlc's pick, and stays there.
+    assert_eq!(
+        reals_of_new_connections(&bed, 62000, 5, VIP_LBLC),
+        [REAL1, REAL1, REAL2, REAL2, REAL2].map(mac)
+    );
+}
+
+#[test]
+fn lblcr_grows_a_destination_s_set_and_picks_the_least_loaded_member() {
+    let Some(bed) = Bed::new("fx-lblcr") else {
+        return;
+    };
+    // As lblc until the first overload, which adds REAL2 to the set instead of replacing
+    // REAL1; from then on the set's least loaded member (the first of equals) serves.
+    assert_eq!(
+        reals_of_new_connections(&bed, 63000, 5, VIP_LBLCR),
+        [REAL1, REAL1, REAL2, REAL2, REAL1].map(mac)
+    );
 }

@@ -33,20 +33,16 @@ pub enum Least {
     Fo = 4,
     /// Weighted overflow: the heaviest real with fewer active connections than its weight.
     Ovf = 5,
-    /// What lblc picks a destination's real with: an active connection counts 50 inactive
-    /// ones, per unit of weight.
-    Locality = 6,
 }
 
 impl Least {
-    pub const ALL: [Least; 7] = [
+    pub const ALL: [Least; 6] = [
         Least::Lc,
         Least::Wlc,
         Least::Sed,
         Least::Nq,
         Least::Fo,
         Least::Ovf,
-        Least::Locality,
     ];
 
     pub fn from_u8(value: u8) -> Option<Self> {
@@ -77,16 +73,12 @@ impl Least {
                 weighted(u64::from(best.active) + 1, u64::from(candidate.active) + 1)
             }
             Least::Fo | Least::Ovf => candidate.weight > best.weight,
-            Least::Locality => weighted(locality_overhead(best), locality_overhead(candidate)),
         }
     }
 }
 
-/// A pick in progress, one real offered at a time.
-///
-/// The XDP program keeps this in map memory rather than on its stack: the verifier cannot
-/// follow values read back from a map, so the states of successive loop iterations look
-/// alike and it prunes them instead of exploring every combination of earlier choices.
+/// A pick in progress, one real offered at a time: the XDP program offers them from the
+/// steps of a `bpf_loop`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Picker {
@@ -130,18 +122,18 @@ fn lc_overhead(real: &Load) -> u64 {
     (u64::from(real.active) << 8) + u64::from(real.inactive)
 }
 
+/// lblc's and lblcr's rule for giving up a destination's real: it has more active
+/// connections than its weight while some real of the service is below half its own. The
+/// first half decides whether the second needs looking at.
 #[inline(always)]
-fn locality_overhead(real: &Load) -> u64 {
-    u64::from(real.active) * 50 + u64::from(real.inactive)
+pub fn may_be_overloaded(real: &Load) -> bool {
+    real.active > real.weight
 }
 
-/// lblc's rule for giving up a destination's real: it has more active connections than
-/// its weight while some real of the service is below half its own.
-pub fn overloaded(real: &Load, service: impl Iterator<Item = Load>) -> bool {
-    real.active > real.weight
-        && service
-            .into_iter()
-            .any(|r| u64::from(r.active) * 2 < u64::from(r.weight))
+/// The second half of the overload rule: a real of the service is below half its weight.
+#[inline(always)]
+pub fn has_room(real: &Load) -> bool {
+    u64::from(real.active) * 2 < u64::from(real.weight)
 }
 
 #[cfg(test)]
@@ -173,7 +165,7 @@ mod tests {
         for l in Least::ALL {
             assert_eq!(Least::from_u8(l as u8), Some(l));
         }
-        assert_eq!(Least::from_u8(7), None);
+        assert_eq!(Least::from_u8(6), None);
     }
 
     #[test]
@@ -241,10 +233,11 @@ mod tests {
     }
 
     #[test]
-    fn overload_needs_a_real_below_half_its_weight() {
-        let busy = load(2, 3, 0);
-        assert!(!overloaded(&busy, [busy, load(4, 2, 0)].into_iter()));
-        assert!(overloaded(&busy, [busy, load(4, 1, 0)].into_iter()));
-        assert!(!overloaded(&load(2, 2, 0), [load(4, 0, 0)].into_iter()));
+    fn overload_needs_more_active_than_weight_and_a_real_below_half_its_weight() {
+        assert!(may_be_overloaded(&load(2, 3, 0)));
+        assert!(!may_be_overloaded(&load(2, 2, 0)));
+        assert!(has_room(&load(4, 1, 0)));
+        assert!(!has_room(&load(4, 2, 0)));
+        assert!(!has_room(&load(0, 0, 0)));
     }
 }

@@ -112,6 +112,8 @@ enum Selection {
     Maglev,
     /// The lc family: every real listed once, compared by connections per new flow.
     Least(Least),
+    /// lblc (`replicated` false) and lblcr: listed as for the lc family, picked by wlc.
+    Locality { replicated: bool },
 }
 
 fn selection(scheduler: Scheduler, method: ForwardMethod) -> Result<Selection, String> {
@@ -132,10 +134,8 @@ fn selection(scheduler: Scheduler, method: ForwardMethod) -> Result<Selection, S
         Scheduler::Nq => Ok(Selection::Least(Least::Nq)),
         Scheduler::Fo => Ok(Selection::Least(Least::Fo)),
         Scheduler::Ovf => Ok(Selection::Least(Least::Ovf)),
-        other => Err(format!(
-            "lb_algo {} is not supported by the XDP data plane yet",
-            other.name()
-        )),
+        Scheduler::Lblc => Ok(Selection::Locality { replicated: false }),
+        Scheduler::Lblcr => Ok(Selection::Locality { replicated: true }),
     }
 }
 
@@ -147,6 +147,7 @@ impl Selection {
             Selection::SourceHash | Selection::Maglev => select::SOURCE_HASH,
             Selection::DestinationHash => select::DESTINATION_HASH,
             Selection::Least(_) => select::LEAST,
+            Selection::Locality { .. } => select::LOCALITY,
         }
     }
 
@@ -154,6 +155,7 @@ impl Selection {
     const fn least(self) -> u8 {
         match self {
             Selection::Least(rule) => rule as u8,
+            Selection::Locality { .. } => Least::Wlc as u8,
             _ => 0,
         }
     }
@@ -167,18 +169,26 @@ pub fn supports(scheduler: Scheduler, method: ForwardMethod) -> Result<(), Strin
 /// Whether the XDP program can schedule among `reals` reals with `scheduler`, or why not.
 pub fn supports_reals(scheduler: Scheduler, reals: usize) -> Result<(), String> {
     match selection(scheduler, ForwardMethod::Dr) {
-        Ok(Selection::Least(_)) if reals > MAX_LEAST_REALS as usize => Err(format!(
-            "lb_algo {} compares every real for each new connection: the XDP data plane \
+        Ok(Selection::Least(_) | Selection::Locality { .. })
+            if reals > MAX_LEAST_REALS as usize =>
+        {
+            Err(format!(
+                "lb_algo {} compares every real for each new connection: the XDP data plane \
              allows at most {MAX_LEAST_REALS} reals per service with it, not {reals}",
-            scheduler.name()
-        )),
+                scheduler.name()
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-/// The [`Service::flags`] of a service: IPVS's scheduler flags mean the same to sh and mh.
-fn service_flags(flags: SchedulerFlags) -> u8 {
+/// The [`Service::flags`] of a service: whether it replicates (lblcr), and IPVS's scheduler
+/// flags, which mean the same to sh and mh.
+fn service_flags(selection: Selection, flags: SchedulerFlags) -> u8 {
     let mut bits = 0;
+    if selection == (Selection::Locality { replicated: true }) {
+        bits |= service_flags::REPLICATED;
+    }
     if flags.flag1 {
         bits |= service_flags::FALLBACK;
     }
@@ -325,7 +335,7 @@ impl XdpDataPlane {
             table_len: table.len() as u32,
             method: method::DR,
             select: selection.select(),
-            flags: service_flags(plan.scheduler_flags),
+            flags: service_flags(selection, plan.scheduler_flags),
             least: selection.least(),
             persistence: persistence_secs(plan.persistence.as_ref()),
             granularity: granularity(key, plan.persistence.as_ref()),
@@ -575,7 +585,7 @@ fn selection_table(
     let mut positions = vec![0u32; TABLE_SIZE as usize];
     let buckets = &mut positions[..sched::HASH_TABLE_LEN];
     let (listed, built) = match selection {
-        Selection::Least(_) => {
+        Selection::Least(_) | Selection::Locality { .. } => {
             supports_reals(plan.scheduler, plan.reals.len()).map_err(unsupported)?;
             return Ok(indices.to_vec());
         }
