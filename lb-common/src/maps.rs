@@ -98,6 +98,9 @@ pub mod service_flags {
     pub const PORT: u8 = 2;
     /// lblcr: a destination keeps a set of reals rather than one.
     pub const REPLICATED: u8 = 4;
+    /// Packets of a flow whose real was removed are dropped, not rescheduled (IPVS's
+    /// `expire_nodest_conn` 0).
+    pub const DROP_NODEST: u8 = 8;
 }
 
 /// Value of `VIPS`: where to find everything else about the service.

@@ -47,10 +47,13 @@ pub enum Event {
     Tx = 7,
     /// Sent out of another interface.
     Redirect = 8,
+    /// A packet of an established flow whose real was removed, under
+    /// `--expire-nodest-conn drop` (IPVS's `expire_nodest_conn` 0): dropped.
+    NoDest = 9,
 }
 
 impl Event {
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -62,6 +65,7 @@ impl Event {
         Event::NotOnLink,
         Event::Tx,
         Event::Redirect,
+        Event::NoDest,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -76,6 +80,7 @@ impl Event {
             Event::NotOnLink => "not_on_link",
             Event::Tx => "tx",
             Event::Redirect => "redirect",
+            Event::NoDest => "no_dest",
         }
     }
 }

@@ -4,7 +4,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
     conn::Segment,
-    maps::{Flow, FlowKey, Real, Service, VipKey},
+    maps::{Flow, FlowKey, Real, Service, VipKey, service_flags},
     stats::Event,
 };
 
@@ -72,11 +72,16 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> u32 {
         _pad: [0; 2],
     };
     let segment = conns::segment(ctx, ip.proto, EthHdr::LEN + header_len);
-    let Some((index, real, new_flow)) =
-        pinned_real(&flow, segment).or_else(|| schedule(service, &flow, segment))
-    else {
-        maps::count(Event::NoReal);
-        return xdp_action::XDP_DROP;
+    let found = match pinned_real(&flow, segment) {
+        Some(found) => Ok(found),
+        None => schedule(service, &flow, segment),
+    };
+    let (index, real, new_flow) = match found {
+        Ok(found) => found,
+        Err(event) => {
+            maps::count(event);
+            return xdp_action::XDP_DROP;
+        }
     };
     let verdict = forward::direct(ctx, eth, &real);
     if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
@@ -102,10 +107,21 @@ fn pinned_real(key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
 }
 
 /// Picks a real for a new flow by the client's persistence or the service's scheduler,
-/// and pins the flow to it.
+/// and pins the flow to it; or says why the packet is dropped.
+///
+/// A flow that is in the table but was not pinned has lost its real; the service says
+/// whether it is rescheduled or dropped.
 #[inline(always)]
-fn schedule(service: &Service, key: &FlowKey, segment: Segment) -> Option<(u32, Real, bool)> {
-    let (index, real) = persist::choose(service, key)?;
+fn schedule(
+    service: &Service,
+    key: &FlowKey,
+    segment: Segment,
+) -> Result<(u32, Real, bool), Event> {
+    // SAFETY: only whether an entry exists is read.
+    if service.flags & service_flags::DROP_NODEST != 0 && unsafe { FLOWS.get(key) }.is_some() {
+        return Err(Event::NoDest);
+    }
+    let (index, real) = persist::choose(service, key).ok_or(Event::NoReal)?;
     let flow = Flow {
         real: index,
         generation: real.generation,
@@ -115,7 +131,7 @@ fn schedule(service: &Service, key: &FlowKey, segment: Segment) -> Option<(u32, 
     // A full LRU evicts its oldest flow, so this only fails on kernel memory pressure; the
     // packet is still delivered and the next one schedules again.
     let _ = FLOWS.insert(key, &flow, 0);
-    Some((index, real, true))
+    Ok((index, real, true))
 }
 
 #[inline(always)]

@@ -8,7 +8,10 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use xlb::{agent, config, ctl, dataplane::xdp::Mode};
+use xlb::{
+    agent, config, ctl,
+    dataplane::xdp::{Mode, Nodest},
+};
 
 /// keepalived-compatible load balancer with an XDP data plane.
 #[derive(Parser)]
@@ -41,6 +44,10 @@ enum Command {
         /// Flow-table entries (connections remembered per director).
         #[arg(long)]
         flows: Option<u32>,
+        /// Packets of a connection whose real server was removed: scheduled again, or
+        /// dropped (IPVS's expire_nodest_conn 1 or 0).
+        #[arg(long, value_enum, default_value_t = Nodest::Reschedule)]
+        expire_nodest_conn: Nodest,
     },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            expire_nodest_conn,
         } => run(agent::Options {
             config: file,
             config_id,
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
             run_dir,
             xdp_mode,
             flows,
+            nodest: expire_nodest_conn,
         }),
         Command::Check {
             file,

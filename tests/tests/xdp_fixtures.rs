@@ -26,7 +26,7 @@ use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{TestRunOutcome, XdpDataPlane},
+        xdp::{Nodest, TestRunOutcome, XdpDataPlane},
     },
 };
 use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
@@ -151,6 +151,12 @@ virtual_server 203.0.113.81 80 {
     real_server 192.0.2.11 80 { }
     real_server 192.0.2.12 80 { }
 }
+virtual_server 203.0.113.90 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 5 }
+    real_server 192.0.2.12 80 { }
+}
 virtual_server 203.0.113.55 80 {
     lb_algo dh
     lb_kind DR
@@ -211,7 +217,12 @@ impl Bed {
 
     /// Applies [`CONFIG`] with each real's health as `healthy` says.
     fn apply(&mut self, healthy: impl Fn(Ipv4Addr) -> bool) {
-        let config = config::parse_str("fixture.conf", CONFIG)
+        self.apply_text(CONFIG, healthy);
+    }
+
+    /// Applies the configuration `text`.
+    fn apply_text(&mut self, text: &str, healthy: impl Fn(Ipv4Addr) -> bool) {
+        let config = config::parse_str("fixture.conf", text)
             .expect("config")
             .config;
         self.dataplane
@@ -833,4 +844,41 @@ fn lblcr_grows_a_destination_s_set_and_picks_the_least_loaded_member() {
         reals_of_new_connections(&bed, 63000, 5, VIP_LBLCR),
         [REAL1, REAL1, REAL2, REAL2, REAL1].map(mac)
     );
+}
+
+const VIP_NODEST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 90);
+
+/// Takes REAL1 out of the 203.0.113.90 service's configuration.
+fn remove_the_first_nodest_real(bed: &mut Bed) {
+    let without = CONFIG.replace("real_server 192.0.2.11 80 { weight 5 }", "");
+    bed.apply_text(&without, |_| true);
+}
+
+#[test]
+fn a_flow_whose_real_is_removed_is_rescheduled_by_default() {
+    let Some(mut bed) = Bed::new("fx-nodest-re") else {
+        return;
+    };
+    let flow = syn_from(CLIENT, 64000, VIP_NODEST);
+    assert_eq!(dst_mac(&bed.run(&flow).frame), mac(REAL1));
+    remove_the_first_nodest_real(&mut bed);
+    let out = bed.run(&flow);
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(dst_mac(&out.frame), mac(REAL2));
+}
+
+#[test]
+fn a_flow_whose_real_is_removed_is_dropped_when_told_so() {
+    let Some(mut bed) = Bed::new("fx-nodest-drop") else {
+        return;
+    };
+    bed.dataplane.set_nodest(Nodest::Drop);
+    bed.apply(|_| true);
+    let flow = syn_from(CLIENT, 64100, VIP_NODEST);
+    assert_eq!(dst_mac(&bed.run(&flow).frame), mac(REAL1));
+    remove_the_first_nodest_real(&mut bed);
+    assert_eq!(bed.run(&flow).action, XDP_DROP);
+    assert_eq!(bed.event(Event::NoDest), 1);
+    let fresh = bed.run(&syn_from(CLIENT, 64101, VIP_NODEST));
+    assert_eq!(dst_mac(&fresh.frame), mac(REAL2), "new flows still go");
 }

@@ -44,6 +44,8 @@ pub struct Options {
     pub xdp_mode: Mode,
     /// Flow-table size; the data plane's default when `None`.
     pub flows: Option<u32>,
+    /// What becomes of flows whose real is removed.
+    pub nodest: xdp::Nodest,
 }
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
@@ -53,6 +55,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("creating run directory {}", options.run_dir.display()))?;
 
     let mut dataplane = XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
+    dataplane.set_nodest(options.nodest);
     for interface in &options.interfaces {
         dataplane.attach(interface, options.xdp_mode)?;
     }

@@ -63,6 +63,18 @@ impl From<Mode> for XdpMode {
     }
 }
 
+/// What happens to packets of a flow whose real was removed from its service: IPVS's
+/// `expire_nodest_conn` (`--expire-nodest-conn`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Nodest {
+    /// Scheduled again, as a new flow (`expire_nodest_conn` 1).
+    #[default]
+    Reschedule,
+    /// Dropped and counted as `no_dest` (`expire_nodest_conn` 0, IPVS's default), until the
+    /// flow table forgets the flow.
+    Drop,
+}
+
 #[derive(Debug, Error)]
 pub enum XdpError {
     #[error("cannot load the XDP object")]
@@ -182,10 +194,13 @@ pub fn supports_reals(scheduler: Scheduler, reals: usize) -> Result<(), String> 
     }
 }
 
-/// The [`Service::flags`] of a service: whether it replicates (lblcr), and IPVS's scheduler
-/// flags, which mean the same to sh and mh.
-fn service_flags(selection: Selection, flags: SchedulerFlags) -> u8 {
+/// The [`Service::flags`] of a service: whether it replicates (lblcr), IPVS's scheduler
+/// flags (which mean the same to sh and mh), and what becomes of flows without a real.
+fn service_flags(selection: Selection, flags: SchedulerFlags, nodest: Nodest) -> u8 {
     let mut bits = 0;
+    if nodest == Nodest::Drop {
+        bits |= service_flags::DROP_NODEST;
+    }
     if selection == (Selection::Locality { replicated: true }) {
         bits |= service_flags::REPLICATED;
     }
@@ -222,6 +237,7 @@ pub struct XdpDataPlane {
     generations: Vec<u32>,
     applied: HashMap<ServiceKey, Applied>,
     forwarding: Vec<Forwarding>,
+    nodest: Nodest,
 }
 
 impl XdpDataPlane {
@@ -241,7 +257,13 @@ impl XdpDataPlane {
             generations: vec![0; MAX_REALS as usize],
             applied: HashMap::new(),
             forwarding: Vec::new(),
+            nodest: Nodest::default(),
         })
+    }
+
+    /// Sets what happens to flows whose real is removed, for services applied from now on.
+    pub fn set_nodest(&mut self, nodest: Nodest) {
+        self.nodest = nodest;
     }
 
     /// Attaches to `interface`. Forwarding is switched on there if it is off: the kernel
@@ -335,7 +357,7 @@ impl XdpDataPlane {
             table_len: table.len() as u32,
             method: method::DR,
             select: selection.select(),
-            flags: service_flags(selection, plan.scheduler_flags),
+            flags: service_flags(selection, plan.scheduler_flags, self.nodest),
             least: selection.least(),
             persistence: persistence_secs(plan.persistence.as_ref()),
             granularity: granularity(key, plan.persistence.as_ref()),
