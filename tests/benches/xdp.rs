@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Schedulers measured on new flows, each with a service of the three reals.
-const SCHEDULERS: [(&str, &str); 12] = [
+const SCHEDULERS: [(&str, &str); 15] = [
     ("rr", "lb_algo rr"),
     ("wrr", "lb_algo wrr"),
     ("sh", "lb_algo sh"),
@@ -223,6 +223,9 @@ const SCHEDULERS: [(&str, &str); 12] = [
     ("sed", "lb_algo sed"),
     ("nq", "lb_algo nq"),
     ("fo", "lb_algo fo"),
+    ("ovf", "lb_algo ovf"),
+    ("lblc", "lb_algo lblc"),
+    ("lblcr", "lb_algo lblcr"),
     (
         "rr, persistence_timeout 300",
         "lb_algo rr\n    persistence_timeout 300",

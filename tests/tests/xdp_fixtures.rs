@@ -590,13 +590,21 @@ const VIP_DH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 55);
 
 /// A SYN from `client` (which sits behind the client's router MAC) to `dst` port 80.
 fn syn_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    segment_from(client, sport, dst, false)
+}
+
+/// The client's FIN closing its connection from `sport` to `dst` port 80.
+fn fin_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    segment_from(client, sport, dst, true)
+}
+
+fn segment_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr, closing: bool) -> Vec<u8> {
     bytes(|out| {
-        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+        let tcp = PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
             .ipv4(client.octets(), dst.octets(), 64)
-            .tcp(sport, 80, 1000, 64240)
-            .syn()
-            .write(out, &[])
-            .unwrap()
+            .tcp(sport, 80, 1000, 64240);
+        let tcp = if closing { tcp.fin().ack(1) } else { tcp.syn() };
+        tcp.write(out, &[]).unwrap()
     })
 }
 
@@ -741,19 +749,6 @@ fn dh_sends_every_client_of_a_destination_to_one_real() {
 
 const VIP_LC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
 const VIP_WLC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 61);
-
-/// The client's FIN closing its connection from `sport` to `dst` port 80.
-fn fin_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
-    bytes(|out| {
-        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
-            .ipv4(client.octets(), dst.octets(), 64)
-            .tcp(sport, 80, 2000, 64240)
-            .fin()
-            .ack(1)
-            .write(out, &[])
-            .unwrap()
-    })
-}
 
 /// The reals new connections from consecutive ports starting at `first` go to.
 fn reals_of_new_connections(bed: &Bed, first: u16, count: u16, vip: Ipv4Addr) -> Vec<[u8; 6]> {

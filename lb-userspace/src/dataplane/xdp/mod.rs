@@ -657,3 +657,51 @@ fn selection_table(
         .map(|p| indices[listed[*p as usize]])
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ipvs_scheduler_is_selectable_for_direct_routing() {
+        for scheduler in Scheduler::ALL {
+            assert_eq!(
+                supports(scheduler, ForwardMethod::Dr),
+                Ok(()),
+                "{scheduler:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lc_family_refuses_more_reals_than_it_scans() {
+        let most = MAX_LEAST_REALS as usize;
+        for scheduler in [Scheduler::Wlc, Scheduler::Lblcr] {
+            assert_eq!(supports_reals(scheduler, most), Ok(()));
+            let refused = supports_reals(scheduler, most + 1).unwrap_err();
+            assert!(refused.contains("at most 64 reals"), "{refused}");
+        }
+        assert_eq!(supports_reals(Scheduler::Mh, most + 1), Ok(()));
+    }
+
+    #[test]
+    fn scheduler_flags_map_to_service_flags() {
+        let flags = SchedulerFlags {
+            flag1: true,
+            flag2: true,
+            flag3: false,
+        };
+        assert_eq!(
+            service_flags(Selection::Maglev, flags, Nodest::Reschedule),
+            service_flags::FALLBACK | service_flags::PORT
+        );
+        assert_eq!(
+            service_flags(
+                Selection::Locality { replicated: true },
+                SchedulerFlags::default(),
+                Nodest::Drop
+            ),
+            service_flags::REPLICATED | service_flags::DROP_NODEST
+        );
+    }
+}
