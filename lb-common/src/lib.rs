@@ -5,10 +5,12 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
+pub mod conn;
 pub mod icmp_reply;
 pub mod inet_csum;
 pub mod maps;
 pub mod nat;
+pub mod persist;
 pub mod sched;
 pub mod stats;
 pub mod tunnel;

@@ -22,6 +22,9 @@ pub mod name {
     pub const TUNNEL_SOURCES: &str = "TUNNEL_SOURCES";
     /// In the decapsulation program's object.
     pub const DECAP_VIPS: &str = "DECAP_VIPS";
+    pub const CONNS: &str = "CONNS";
+    pub const PERSIST: &str = "PERSIST";
+    pub const LOCALITY: &str = "LOCALITY";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -31,6 +34,10 @@ pub const MAX_REALS: u32 = 4096;
 /// Entries of one selection table. A service owns two, so the agent can fill one while the
 /// XDP program reads the other and then switch with a single map update.
 pub const TABLE_SIZE: u32 = 4096;
+/// Persistence templates (client networks stuck to a real) across all services.
+pub const MAX_PERSIST: u32 = 65_536;
+/// Destinations lblc and lblcr remember, across all services.
+pub const MAX_LOCALITIES: u32 = 65_536;
 /// Flow-table entries unless the operator asks for another size.
 pub const DEFAULT_FLOWS: u32 = 262_144;
 /// Bytes of the ring buffer that carries unresolved next hops to the agent.
@@ -101,6 +108,13 @@ pub mod select {
     pub const SOURCE_HASH: u8 = 1;
     /// Index the table by a hash of the destination address (dh).
     pub const DESTINATION_HASH: u8 = 2;
+    /// Compare the loads of the reals the table lists, by [`super::Service::least`] (the
+    /// least-connection family).
+    pub const LEAST: u8 = 3;
+    /// lblc, and lblcr with [`super::service_flags::REPLICATED`]: a destination's real (or
+    /// set of reals) from `LOCALITY` while not overloaded, else as [`LEAST`] by
+    /// [`super::Service::least`].
+    pub const LOCALITY: u8 = 4;
 }
 
 /// Bits of [`Service::flags`].
@@ -109,6 +123,11 @@ pub mod service_flags {
     pub const FALLBACK: u8 = 1;
     /// sh-port / mh-port: the source port is part of the hash.
     pub const PORT: u8 = 2;
+    /// lblcr: a destination keeps a set of reals rather than one.
+    pub const REPLICATED: u8 = 4;
+    /// Packets of a flow whose real was removed are dropped, not rescheduled (IPVS's
+    /// `expire_nodest_conn` 0).
+    pub const DROP_NODEST: u8 = 8;
 }
 
 /// Value of `VIPS`: where to find everything else about the service.
@@ -127,7 +146,12 @@ pub struct Service {
     pub select: u8,
     /// Bits of [`service_flags`].
     pub flags: u8,
-    pub _pad: u8,
+    /// A [`crate::sched::least::Least`], when `select` is [`select::LEAST`].
+    pub least: u8,
+    /// `persistence_timeout` in seconds; 0 for a service without persistence.
+    pub persistence: u32,
+    /// `persistence_granularity`: the mask applied to a client's address.
+    pub granularity: Addr,
 }
 
 /// Value of `REALS`.
@@ -184,6 +208,9 @@ pub struct Flow {
     pub real: u32,
     /// [`Real::generation`] when the flow was scheduled.
     pub generation: u32,
+    /// A [`crate::conn::ConnState`]: how the flow counts in its real's `CONNS`.
+    pub state: u8,
+    pub _pad: [u8; 3],
 }
 
 /// Value of `NAT_CONNS`, keyed by a real's answer (real → client): what to rewrite its
@@ -249,6 +276,11 @@ mod pod {
     unsafe impl aya::Pod for DecapKey {}
     unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
     unsafe impl aya::Pod for crate::stats::Counters {}
+    unsafe impl aya::Pod for crate::conn::RealConns {}
+    unsafe impl aya::Pod for crate::persist::PersistKey {}
+    unsafe impl aya::Pod for crate::persist::Persist {}
+    unsafe impl aya::Pod for crate::sched::locality::LocalityKey {}
+    unsafe impl aya::Pod for crate::sched::locality::Locality {}
 }
 
 #[cfg(test)]
@@ -259,10 +291,13 @@ mod tests {
     #[test]
     fn layouts_have_no_hidden_padding() {
         assert_eq!(size_of::<VipKey>(), 16 + 2 + 1 + 1);
-        assert_eq!(size_of::<Service>(), 4 * 3 + 4);
+        assert_eq!(size_of::<Service>(), 4 * 3 + 4 + 4 + 16);
+        assert_eq!(size_of::<crate::persist::PersistKey>(), 4 + 16);
+        assert_eq!(size_of::<crate::persist::Persist>(), 16);
         assert_eq!(size_of::<Real>(), 16 + 4 + 4 + 4);
         assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
-        assert_eq!(size_of::<Flow>(), 8);
+        assert_eq!(size_of::<Flow>(), 12);
+        assert_eq!(size_of::<crate::conn::RealConns>(), 16);
         assert_eq!(size_of::<NeighMiss>(), 16 + 8);
         assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
         assert_eq!(size_of::<crate::nat::Timeouts>(), 3 * 8);

@@ -66,10 +66,13 @@ pub enum Event {
     /// owns the flow (it is not, or no longer, in the flow table), or it is tunnelled (TUN),
     /// which the NAT stage that relays errors cannot do. Passed to the kernel.
     IcmpUnplaced = 15,
+    /// A packet of an established flow whose real was removed, under
+    /// `--expire-nodest-conn drop` (IPVS's `expire_nodest_conn` 0): dropped.
+    NoDest = 16,
 }
 
 impl Event {
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 17;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -88,6 +91,7 @@ impl Event {
         Event::TooBigDropped,
         Event::NatAnswer,
         Event::IcmpUnplaced,
+        Event::NoDest,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -109,6 +113,7 @@ impl Event {
             Event::TooBigDropped => "too_big_dropped",
             Event::NatAnswer => "nat_answer",
             Event::IcmpUnplaced => "icmp_unplaced",
+            Event::NoDest => "no_dest",
         }
     }
 }

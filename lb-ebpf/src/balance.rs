@@ -3,19 +3,20 @@
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
-    maps::{Flow, FlowKey, Real, Service, VipKey, method, stage},
+    conn::Segment,
+    maps::{Flow, FlowKey, Real, Service, VipKey, method, service_flags, stage},
     stats::Event,
 };
 
 use crate::{
-    forward,
+    conns, forward,
     headers::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
         Ipv6Hdr, Ports,
     },
     icmp, icmp_reply,
     maps::{self, FLOWS, REALS, STAGES, VIPS},
-    nat, select,
+    nat, persist,
     tunnel::{self, Tunnelled},
 };
 
@@ -169,21 +170,37 @@ fn balance<const NAT_STAGE: bool>(
         return nat::answer(ctx, packet).unwrap_or_else(|| pass(Event::NotVip));
     };
     let nat = service.method == method::NAT;
+    // The balancer pins every flow, NAT ones too, before handing those over: the NAT stage
+    // only follows pins, so scheduling's stack stays out of it. An ICMP error is no packet
+    // of its flow, and never pins one.
+    let segment = match error {
+        Some(_) => None,
+        None if NAT_STAGE => None,
+        None => Some(conns::segment(ctx, flow.proto, packet.l4)),
+    };
+    let followed = NAT_STAGE && error.is_none();
+    let pinned = pinned_real(flow, segment)
+        .filter(|(_, real, _)| !nat || followed || nat::is_live(flow, real));
+    let (index, real, new_flow) = match (pinned, segment) {
+        (Some(found), _) => found,
+        (None, Some(segment)) => match schedule(service, flow, segment) {
+            Ok(found) => found,
+            Err(event) => {
+                maps::count(event);
+                return xdp_action::XDP_DROP;
+            }
+        },
+        // An error about a flow no real owns is the kernel's to handle.
+        (None, None) if error.is_some() => return pass(Event::IcmpUnplaced),
+        // Pinned by the balancer an instant ago, gone since (evicted or replaced).
+        (None, None) => {
+            maps::count(Event::NoReal);
+            return xdp_action::XDP_DROP;
+        }
+    };
     if nat && !NAT_STAGE {
         return hand_over(ctx, Event::UnknownMethod);
     }
-    let pinned = pinned_real(flow).filter(|(_, real, _)| !nat || nat::is_live(flow, real));
-    let chosen = match error {
-        Some(_) => pinned,
-        None => pinned.or_else(|| schedule(service, flow)),
-    };
-    let Some((index, real, new_flow)) = chosen else {
-        if error.is_some() {
-            return pass(Event::IcmpUnplaced);
-        }
-        maps::count(Event::NoReal);
-        return xdp_action::XDP_DROP;
-    };
     // What the client sent, before any encapsulation.
     let bytes = (ctx.data_end() - ctx.data()) as u64;
     let verdict = match service.method {
@@ -217,27 +234,49 @@ fn balance<const NAT_STAGE: bool>(
 }
 
 /// The real an established flow is pinned to, if that real still exists as it did when the
-/// flow was scheduled.
+/// flow was scheduled. The flow's connection state follows `segment`, when the packet is one
+/// of the flow's own.
 #[inline(always)]
-fn pinned_real(key: &FlowKey) -> Option<(u32, Real, bool)> {
-    // SAFETY: flow values are written whole by `schedule` and only read here.
-    let flow = unsafe { FLOWS.get(key) }?;
+fn pinned_real(key: &FlowKey, segment: Option<Segment>) -> Option<(u32, Real, bool)> {
+    // SAFETY: flow values are written whole by `schedule`; after that only their state
+    // changes, here, on the CPU the flow's packets arrive on.
+    let flow = unsafe { &mut *FLOWS.get_ptr_mut(key)? };
     let real = *REALS.get(flow.real)?;
-    (real.is_present() && real.generation == flow.generation).then_some((flow.real, real, false))
+    if !real.is_present() || real.generation != flow.generation {
+        return None;
+    }
+    if let Some(segment) = segment {
+        conns::follow(flow, segment);
+    }
+    Some((flow.real, real, false))
 }
 
-/// Picks a real for a new flow by the service's scheduler and pins the flow to it.
+/// Picks a real for a new flow by the client's persistence or the service's scheduler,
+/// and pins the flow to it; or says why the packet is dropped.
+///
+/// A flow that is in the table but was not pinned has lost its real; the service says
+/// whether it is rescheduled or dropped.
 #[inline(always)]
-fn schedule(service: &Service, key: &FlowKey) -> Option<(u32, Real, bool)> {
-    let (index, real) = select::choose(service, key)?;
+fn schedule(
+    service: &Service,
+    key: &FlowKey,
+    segment: Segment,
+) -> Result<(u32, Real, bool), Event> {
+    // SAFETY: only whether an entry exists is read.
+    if service.flags & service_flags::DROP_NODEST != 0 && unsafe { FLOWS.get(key) }.is_some() {
+        return Err(Event::NoDest);
+    }
+    let (index, real) = persist::choose(service, key).ok_or(Event::NoReal)?;
     let flow = Flow {
         real: index,
         generation: real.generation,
+        state: conns::start(service, index, segment) as u8,
+        _pad: [0; 3],
     };
     // A full LRU evicts its oldest flow, so this only fails on kernel memory pressure; the
     // packet is still delivered and the next one schedules again.
     let _ = FLOWS.insert(key, &flow, 0);
-    Some((index, real, true))
+    Ok((index, real, true))
 }
 
 #[inline(always)]

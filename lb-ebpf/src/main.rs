@@ -6,12 +6,14 @@
 #![feature(core_intrinsics)]
 
 mod balance;
+mod conns;
 mod forward;
 mod headers;
 mod icmp;
 mod icmp_reply;
 mod maps;
 mod nat;
+mod persist;
 mod select;
 mod tunnel;
 

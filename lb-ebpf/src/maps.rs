@@ -6,11 +6,14 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use lb_common::{
+    conn::RealConns,
     maps::{
-        DEFAULT_FLOWS, Flow, FlowKey, MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, NatConn, Real,
-        STAGE_COUNT, Service, TABLE_SIZE, VipKey,
+        DEFAULT_FLOWS, Flow, FlowKey, MAX_LOCALITIES, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
+        NEIGH_MISSES_BYTES, NatConn, Real, STAGE_COUNT, Service, TABLE_SIZE, VipKey,
     },
     nat::Timeouts,
+    persist::{Persist, PersistKey},
+    sched::locality::{Locality, LocalityKey},
     stats::{Counters, Event},
     tunnel::TunnelSource,
 };
@@ -33,6 +36,19 @@ pub static RING_POS: Array<u64> = Array::with_max_entries(MAX_SERVICES, 0);
 pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 
 /// The agent sizes this at load time from the configuration.
+/// Per real slot: its connections, for the least-connection schedulers. The agent zeroes a
+/// slot when it gives it to a new real.
+#[map]
+pub static CONNS: Array<RealConns> = Array::with_max_entries(MAX_REALS, 0);
+
+#[map]
+pub static PERSIST: LruHashMap<PersistKey, Persist> = LruHashMap::with_max_entries(MAX_PERSIST, 0);
+
+/// lblc's and lblcr's memory of which reals serve a destination.
+#[map]
+pub static LOCALITY: LruHashMap<LocalityKey, Locality> =
+    LruHashMap::with_max_entries(MAX_LOCALITIES, 0);
+
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
 

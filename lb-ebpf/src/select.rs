@@ -1,16 +1,26 @@
 //! Which real a new flow goes to, by the service's scheduler.
 
 use core::{
+    ffi::c_void,
     intrinsics::{AtomicOrdering, atomic_xadd},
     num::{NonZeroU32, NonZeroU64},
 };
 
+use aya_ebpf::helpers::bpf_loop;
+
 use lb_common::{
     maps::{FlowKey, Real, Service, select, service_flags},
-    sched::hash::{FALLBACK_PROBES, FLOW_SEED, flow_bucket, hash_addr},
+    sched::{
+        hash::{FALLBACK_PROBES, FLOW_SEED, flow_bucket, hash_addr},
+        least::{Least, Load, MAX_LEAST_REALS, Picker, has_room, may_be_overloaded},
+        locality::{Locality, LocalityKey},
+    },
 };
 
-use crate::maps::{REALS, RING_POS, TABLES};
+use crate::{
+    conns,
+    maps::{CONNS, LOCALITY, REALS, RING_POS, TABLES},
+};
 
 /// The real slot and entry a new flow of `service` should take, or `None` when no real
 /// may take it.
@@ -28,6 +38,8 @@ pub fn choose(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
             hashed(service, len, hash_addr(FLOW_SEED, &key.src, port))
         }
         select::DESTINATION_HASH => hashed(service, len, hash_addr(FLOW_SEED, &key.dst, 0)),
+        select::LEAST => least(service, len),
+        select::LOCALITY => locality(service, len, key),
         _ => None,
     }
 }
@@ -61,6 +73,162 @@ fn hashed(service: &Service, len: NonZeroU32, hash: u32) -> Option<(u32, Real)> 
         }
     }
     None
+}
+
+/// The lc family: the reals the table lists (at most [`MAX_LEAST_REALS`]) compared by
+/// their connection counts, as IPVS compares them.
+#[inline(always)]
+fn least(service: &Service, len: NonZeroU32) -> Option<(u32, Real)> {
+    let rule = Least::from_u8(service.least)?;
+    let (position, _) = least_among(service, len, rule, EVERY_REAL)?;
+    real_at(service, position)
+}
+
+/// Every position of a table, as a set.
+const EVERY_REAL: u64 = u64::MAX;
+
+/// What a step of a loop over a service's table needs, passed to `bpf_loop` callbacks.
+#[repr(C)]
+struct Scan {
+    table: u32,
+    window: u32,
+    members: u64,
+    rule: u8,
+    /// Set by [`room_step`] when it finds a real below half its weight.
+    found: u8,
+    /// [`pick_step`]'s pick so far.
+    picker: Picker,
+}
+
+/// The position of the real `rule` picks among the table's positions in `members`, and its
+/// load.
+///
+/// The loop runs in `bpf_loop`, so the verifier checks one step once instead of every
+/// iteration of every caller (lblc alone scans up to three times per new flow).
+#[inline(always)]
+fn least_among(
+    service: &Service,
+    len: NonZeroU32,
+    rule: Least,
+    members: u64,
+) -> Option<(u32, Load)> {
+    let mut scan = Scan {
+        table: service.table,
+        window: conns::now(),
+        members,
+        rule: rule as u8,
+        found: 0,
+        picker: Picker::default(),
+    };
+    run(len, pick_step, &mut scan);
+    Some((scan.picker.picked()?, scan.picker.load))
+}
+
+/// One step of [`least_among`]: offers the real at `position`; 1 stops the loop.
+extern "C" fn pick_step(position: u64, scan: *mut c_void) -> i64 {
+    // SAFETY: `bpf_loop` passes the `Scan` [`least_among`] gave it.
+    let scan = unsafe { &mut *(scan as *mut Scan) };
+    let position = position as u32;
+    let Some(rule) = Least::from_u8(scan.rule) else {
+        return 1;
+    };
+    if position >= 64 || scan.members & (1 << position) == 0 {
+        return 0;
+    }
+    let load = load_at(scan.table, position, scan.window);
+    i64::from(scan.picker.offer(rule, position, &load))
+}
+
+/// Runs `step` over the first `len` positions of a table (at most [`MAX_LEAST_REALS`]).
+#[inline(always)]
+fn run(len: NonZeroU32, step: extern "C" fn(u64, *mut c_void) -> i64, scan: &mut Scan) {
+    // SAFETY: `step` only touches `scan`, which outlives the call.
+    unsafe {
+        bpf_loop(
+            len.get().min(MAX_LEAST_REALS),
+            step as *mut c_void,
+            scan as *mut Scan as *mut c_void,
+            0,
+        );
+    }
+}
+
+/// lblc and lblcr: the destination's real (or the least loaded of its set) unless it is
+/// overloaded; otherwise wlc's pick, which becomes the destination's real (or joins its set).
+#[inline(always)]
+fn locality(service: &Service, len: NonZeroU32, key: &FlowKey) -> Option<(u32, Real)> {
+    let rule = Least::from_u8(service.least)?;
+    let place = LocalityKey {
+        service: service.id,
+        dst: key.dst,
+    };
+    // SAFETY: entries are written whole and only read here.
+    let known = unsafe { LOCALITY.get(&place) }.copied();
+    if let Some(set) = known
+        && let Some((position, load)) = least_among(service, len, rule, set.reals)
+        && !overloaded(service, len, &load)
+    {
+        return real_at(service, position);
+    }
+    let (position, _) = least_among(service, len, rule, EVERY_REAL)?;
+    let set = match known {
+        Some(set) if service.flags & service_flags::REPLICATED != 0 => set.with(position),
+        _ => Locality::of(position),
+    };
+    // A full LRU forgets its oldest destination; failing here only loses locality.
+    let _ = LOCALITY.insert(&place, &set, 0);
+    real_at(service, position)
+}
+
+/// IPVS's overload rule for lblc and lblcr (see `lb_common::sched::least::has_room`).
+#[inline(always)]
+fn overloaded(service: &Service, len: NonZeroU32, load: &Load) -> bool {
+    if !may_be_overloaded(load) {
+        return false;
+    }
+    let mut scan = Scan {
+        table: service.table,
+        window: conns::now(),
+        members: EVERY_REAL,
+        rule: 0,
+        found: 0,
+        picker: Picker::default(),
+    };
+    run(len, room_step, &mut scan);
+    scan.found != 0
+}
+
+/// One step of [`overloaded`]: 1 (stop) at a real below half its weight.
+extern "C" fn room_step(position: u64, scan: *mut c_void) -> i64 {
+    // SAFETY: `bpf_loop` passes the `Scan` [`overloaded`] gave it.
+    let scan = unsafe { &mut *(scan as *mut Scan) };
+    if has_room(&load_at(scan.table, position as u32, scan.window)) {
+        scan.found = 1;
+        return 1;
+    }
+    0
+}
+
+/// The load of the real at `position` of the table; a real that is gone has no weight.
+#[inline(always)]
+fn load_at(table: u32, position: u32, window: u32) -> Load {
+    let Some(index) = TABLES.get(table + position).copied() else {
+        return Load::default();
+    };
+    match (REALS.get(index), CONNS.get(index)) {
+        (Some(real), Some(conns)) if real.is_present() => Load {
+            weight: real.weight,
+            active: conns.active(),
+            inactive: conns.inactive(window),
+        },
+        _ => Load::default(),
+    }
+}
+
+#[inline(always)]
+fn real_at(service: &Service, position: u32) -> Option<(u32, Real)> {
+    let index = *TABLES.get(service.table + position)?;
+    Some((index, *REALS.get(index)?))
 }
 
 /// Takes the next step along a ring shared by all CPUs.

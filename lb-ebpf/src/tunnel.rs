@@ -67,8 +67,7 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> Tunnelled 
     } as u16;
     let configured = TUNNEL_SOURCES
         .get(tunnel_source_index(family))
-        .filter(|s| s.is_set())
-        .copied();
+        .filter(|s| s.is_set());
     let flags = if configured.is_some() {
         0
     } else {
@@ -126,7 +125,7 @@ fn inner(ctx: &XdpContext, family: Family) -> Option<Inner> {
 
 /// The configured prefix with bits of the flow hash, or the address the route would use.
 #[inline(always)]
-fn source(family: Family, configured: Option<TunnelSource>, hop: &FibLookup, hash: u32) -> Addr {
+fn source(family: Family, configured: Option<&TunnelSource>, hop: &FibLookup, hash: u32) -> Addr {
     match configured {
         Some(prefix) => prefix.for_flow(hash),
         // SAFETY: plain words; the kernel filled the member of the lookup's family.

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use xlb::{
     agent, config, ctl,
-    dataplane::xdp::{Mode, TunnelPrefix},
+    dataplane::xdp::{Mode, Nodest, TunnelPrefix},
     realserver::{self, RealMode},
 };
 
@@ -51,6 +51,10 @@ enum Command {
         /// queues; the director should own the prefix, to receive ICMP errors about them.
         #[arg(long = "tunnel-source", value_name = "ADDR[/PREFIX]")]
         tunnel_sources: Vec<TunnelPrefix>,
+        /// Packets of a connection whose real server was removed: scheduled again, or
+        /// dropped (IPVS's expire_nodest_conn 1 or 0).
+        #[arg(long, value_enum, default_value_t = Nodest::Reschedule)]
+        expire_nodest_conn: Nodest,
     },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             xdp_mode,
             flows,
             tunnel_sources,
+            expire_nodest_conn,
         } => run(agent::Options {
             config: file,
             config_id,
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
             xdp_mode,
             flows,
             tunnel_sources,
+            nodest: expire_nodest_conn,
         }),
         Command::Check {
             file,

@@ -8,6 +8,9 @@
 //! (which adds the test-run timer's own overhead to each) to compare like with like. TUN
 //! and NAT are only measured that way: the kernel's repeat loop hands each run the frame as
 //! the previous run left it, already encapsulated or readdressed.
+//!
+//! Then: the cost of a new flow under each scheduler, and how many flows consistent hashing
+//! (mh) moves against sh when a real is removed, computed from the tables user space builds.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -15,6 +18,15 @@ use std::{
 };
 
 use etherparse::PacketBuilder;
+use lb_common::{
+    Addr,
+    sched::{
+        HASH_TABLE_LEN,
+        hash::source_hash,
+        maglev::{MaglevReal, maglev},
+        moved_share,
+    },
+};
 use xlb::{
     config,
     dataplane::{
@@ -121,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     net.add_interface("lb1", LB1, 24)?;
     net.add_neighbour("lb1", CLIENT)?;
     let mut dataplane = XdpDataPlane::load(Some(1 << 20))?;
-    let config = config::parse_str("bench.conf", CONFIG)
+    let config = config::parse_str("bench.conf", &format!("{CONFIG}{}", scheduler_services()))
         .map_err(anyhow::Error::msg)?
         .config;
     dataplane.apply(&Plan::new(&config, &AllUp))?;
@@ -237,5 +249,104 @@ fn main() -> anyhow::Result<()> {
         ns(tun_call) / ns(tx_call),
         ns(tun_new_call) / ns(tx_call),
     );
+
+    println!();
+    println!("New flow per scheduler (1 run per call, kernel-measured ns)");
+    for (i, (name, _)) in SCHEDULERS.iter().enumerate() {
+        let vip = scheduler_vip(i);
+        let frame = segment((CLIENT, 1), (vip, 80));
+        let outcome = net
+            .ns()
+            .run(|| dataplane.test_run(&frame, Some(lb0), 1))??;
+        anyhow::ensure!(
+            outcome.action == 3,
+            "{name}: not XDP_TX: {}",
+            outcome.action
+        );
+        let cost = per_call(&|i| segment((CLIENT, i + 2), (vip, 80)), true)?;
+        println!("{name:<34} {:>14.1}", ns(cost));
+    }
+
+    println!();
+    println!("Share of flows that move when 1 of N equal reals is removed");
+    println!("    N     mh (Maglev)     sh    (the removed real's own share: 1/N)");
+    for n in [5, 10, 50] {
+        println!(
+            "{n:>5}  {:>13.1}%  {:>6.1}%    {:.1}%",
+            100.0 * moved_when_one_goes(n, maglev_identities),
+            100.0 * moved_when_one_goes(n, sh_identities),
+            100.0 / n as f64
+        );
+    }
     Ok(())
+}
+
+/// Schedulers measured on new flows, each with a service of the three reals.
+const SCHEDULERS: [(&str, &str); 15] = [
+    ("rr", "lb_algo rr"),
+    ("wrr", "lb_algo wrr"),
+    ("sh", "lb_algo sh"),
+    ("sh, sh-fallback", "lb_algo sh\n    sh-fallback"),
+    ("dh", "lb_algo dh"),
+    ("mh", "lb_algo mh"),
+    ("lc", "lb_algo lc"),
+    ("wlc", "lb_algo wlc"),
+    ("sed", "lb_algo sed"),
+    ("nq", "lb_algo nq"),
+    ("fo", "lb_algo fo"),
+    ("ovf", "lb_algo ovf"),
+    ("lblc", "lb_algo lblc"),
+    ("lblcr", "lb_algo lblcr"),
+    (
+        "rr, persistence_timeout 300",
+        "lb_algo rr\n    persistence_timeout 300",
+    ),
+];
+
+fn scheduler_vip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, 100 + i as u8)
+}
+
+fn scheduler_services() -> String {
+    SCHEDULERS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, settings))| {
+            format!(
+                "virtual_server {} 80 {{\n    {settings}\n    lb_kind DR\n    \
+                 real_server 192.0.2.11 80 {{ weight 3 }}\n    \
+                 real_server 192.0.2.12 80 {{ weight 2 }}\n    \
+                 real_server 192.0.2.13 80 {{ }}\n}}\n",
+                scheduler_vip(i)
+            )
+        })
+        .collect()
+}
+
+/// The share of a table's buckets (so of clients) whose real changes when the middle one
+/// of `n` equal reals is removed; tables hold real identities.
+fn moved_when_one_goes(n: u32, table: fn(&[u32]) -> Vec<u32>) -> f64 {
+    let all: Vec<u32> = (1..=n).collect();
+    let fewer: Vec<u32> = all.iter().copied().filter(|id| *id != n / 2 + 1).collect();
+    moved_share(&table(&all), &table(&fewer))
+}
+
+fn maglev_identities(ids: &[u32]) -> Vec<u32> {
+    let reals: Vec<MaglevReal> = ids
+        .iter()
+        .map(|id| MaglevReal {
+            addr: Addr::from(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + id))),
+            port: 80u16.to_be(),
+            weight: 1,
+        })
+        .collect();
+    let mut table = vec![0u32; HASH_TABLE_LEN];
+    maglev(&reals, &mut table).expect("a Maglev table");
+    table.iter().map(|p| ids[*p as usize]).collect()
+}
+
+fn sh_identities(ids: &[u32]) -> Vec<u32> {
+    let mut table = vec![0u32; HASH_TABLE_LEN];
+    source_hash(&vec![1; ids.len()], &mut table).expect("an sh table");
+    table.iter().map(|p| ids[*p as usize]).collect()
 }

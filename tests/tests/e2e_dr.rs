@@ -5,7 +5,7 @@
 //! XDP program; each test also checks the program's own counters.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant},
@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context, ensure};
 use xlb::ctl::{self, Status};
-use xlb_testbed::{Child, DrTopology, require_root, wait_until};
+use xlb_testbed::{Child, DrTopology, HttpConnection, require_root, wait_until};
 
 const POLL: Duration = Duration::from_millis(50);
 /// Checkers run every `delay_loop` (1 s) and give up on a connection after
@@ -274,4 +274,63 @@ fn a_long_lived_connection_keeps_its_real_while_new_ones_rotate() -> anyhow::Res
         "the checker cut an established flow"
     );
     assert_forwarded_by_xdp(&topo, &director, 16)
+}
+
+/// A long-lived connection through the VIP, with the real that answers on it.
+fn hold(topo: &DrTopology) -> anyhow::Result<(String, HttpConnection)> {
+    let mut connection = topo.client.http_connect(topo.vip)?;
+    Ok((connection.get()?, connection))
+}
+
+#[test]
+fn lc_sends_new_connections_to_the_least_loaded_real() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::new("lc")?;
+    let _servers = topo.start_http_servers()?;
+    let director = Director::start(&topo, &config("lc", [1, 1, 1]))?;
+
+    let mut held = (0..6)
+        .map(|_| hold(&topo))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut per_real: BTreeMap<&str, usize> = BTreeMap::new();
+    for (owner, _) in &held {
+        *per_real.entry(owner).or_default() += 1;
+    }
+    assert_eq!(
+        per_real.values().copied().collect::<Vec<_>>(),
+        [2, 2, 2],
+        "lc did not spread long-lived connections evenly: {per_real:?}"
+    );
+
+    // One real's connections close: with the others still holding two each, it is the
+    // least loaded by far (a closed connection weighs 1/256 of an open one).
+    let emptied = held[0].0.clone();
+    held.retain(|(owner, _)| *owner != emptied);
+    let index = topo
+        .reals
+        .iter()
+        .position(|r| r.name() == emptied)
+        .context("emptied real")?;
+    wait_until("the closed connections to be counted", MARGIN, POLL, || {
+        let status = director.status()?;
+        let conns = status
+            .services
+            .iter()
+            .flat_map(|s| &s.reals)
+            .find(|r| r.addr == real(&topo, index))
+            .context("real not in status")?
+            .conns;
+        ensure!(conns.active == 0, "{conns:?}");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let fresh = (0..2)
+        .map(|_| hold(&topo))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (owner, _) in &fresh {
+        assert_eq!(
+            *owner, emptied,
+            "a new connection skipped the least loaded real"
+        );
+    }
+    assert_forwarded_by_xdp(&topo, &director, 8)
 }

@@ -33,7 +33,7 @@ use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{TestRunOutcome, XdpDataPlane, decap::Decap},
+        xdp::{Nodest, TestRunOutcome, XdpDataPlane, decap::Decap},
     },
 };
 use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
@@ -134,14 +134,14 @@ virtual_server 2001:db8:203::40 80 {
     lb_kind DR
     real_server 2001:db8:2::99 80 { }
 }
-virtual_server 203.0.113.60 80 {
+virtual_server 203.0.113.120 80 {
     lb_algo sh
     lb_kind DR
     real_server 192.0.2.11 80 { }
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
 }
-virtual_server 203.0.113.61 80 {
+virtual_server 203.0.113.121 80 {
     lb_algo mh
     mh-port
     lb_kind DR
@@ -149,27 +149,67 @@ virtual_server 203.0.113.61 80 {
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
 }
-virtual_server 203.0.113.62 80 {
+virtual_server 203.0.113.122 80 {
     lb_algo mh
     lb_kind DR
     real_server 192.0.2.11 80 { weight 2 }
     real_server 192.0.2.12 80 { }
     real_server 192.0.2.13 80 { }
 }
-virtual_server 203.0.113.63 80 {
+virtual_server 203.0.113.123 80 {
     lb_algo sh
     lb_kind DR
     real_server 192.0.2.11 80 { weight 0 }
     real_server 192.0.2.12 80 { }
 }
-virtual_server 203.0.113.64 80 {
+virtual_server 203.0.113.124 80 {
     lb_algo sh
     sh-fallback
     lb_kind DR
     real_server 192.0.2.11 80 { weight 0 }
     real_server 192.0.2.12 80 { }
 }
-virtual_server 203.0.113.65 80 {
+virtual_server 203.0.113.60 80 {
+    lb_algo lc
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.61 80 {
+    lb_algo wlc
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 3 }
+    real_server 192.0.2.12 80 { weight 1 }
+}
+virtual_server 203.0.113.70 80 {
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 60
+    persistence_granularity 255.255.255.0
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+    real_server 192.0.2.13 80 { }
+}
+virtual_server 203.0.113.80 80 {
+    lb_algo lblc
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.81 80 {
+    lb_algo lblcr
+    lb_kind DR
+    real_server 192.0.2.11 80 { }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.90 80 {
+    lb_algo rr
+    lb_kind DR
+    real_server 192.0.2.11 80 { weight 5 }
+    real_server 192.0.2.12 80 { }
+}
+virtual_server 203.0.113.125 80 {
     lb_algo dh
     lb_kind DR
     real_server 192.0.2.11 80 { }
@@ -242,7 +282,12 @@ impl Bed {
 
     /// Applies [`CONFIG`] with each real's health as `healthy` says.
     fn apply(&mut self, healthy: impl Fn(Ipv4Addr) -> bool) {
-        let config = config::parse_str("fixture.conf", CONFIG)
+        self.apply_text(CONFIG, healthy);
+    }
+
+    /// Applies the configuration `text`.
+    fn apply_text(&mut self, text: &str, healthy: impl Fn(Ipv4Addr) -> bool) {
+        let config = config::parse_str("fixture.conf", text)
             .expect("config")
             .config;
         self.dataplane
@@ -882,22 +927,30 @@ fn decap_leaves_everything_else_untouched() {
     }
 }
 
-const VIP_SH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
-const VIP_MH_PORT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 61);
-const VIP_MH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 62);
-const VIP_SH_ZERO: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 63);
-const VIP_SH_FALLBACK: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 64);
-const VIP_DH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 65);
+const VIP_SH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 120);
+const VIP_MH_PORT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 121);
+const VIP_MH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 122);
+const VIP_SH_ZERO: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 123);
+const VIP_SH_FALLBACK: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 124);
+const VIP_DH: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 125);
 
 /// A SYN from `client` (which sits behind the client's router MAC) to `dst` port 80.
 fn syn_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    segment_from(client, sport, dst, false)
+}
+
+/// The client's FIN closing its connection from `sport` to `dst` port 80.
+fn fin_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr) -> Vec<u8> {
+    segment_from(client, sport, dst, true)
+}
+
+fn segment_from(client: Ipv4Addr, sport: u16, dst: Ipv4Addr, closing: bool) -> Vec<u8> {
     bytes(|out| {
-        PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
+        let tcp = PacketBuilder::ethernet2(CLIENT_MAC, mac(LB0))
             .ipv4(client.octets(), dst.octets(), 64)
-            .tcp(sport, 80, 1000, 64240)
-            .syn()
-            .write(out, &[])
-            .unwrap()
+            .tcp(sport, 80, 1000, 64240);
+        let tcp = if closing { tcp.fin().ack(1) } else { tcp.syn() };
+        tcp.write(out, &[]).unwrap()
     })
 }
 
@@ -1000,7 +1053,7 @@ fn mh_leaves_clients_of_the_other_reals_in_place_when_one_goes_down() {
     }
 }
 
-/// A client whose hash lands on the weight-0 real of the 203.0.113.63/64 services.
+/// A client whose hash lands on the weight-0 real of the 203.0.113.123/64 services.
 fn client_of_the_quiesced_real() -> Ipv4Addr {
     let table = hash_table(|t| {
         source_hash(&[0, 1], t).unwrap();
@@ -1134,4 +1187,135 @@ fn too_big_for_the_ipv6_tunnel_is_answered_with_packet_too_big() {
     });
     assert_eq!(out.frame, expected);
     assert_eq!(bed.event(Event::TooBig), 1);
+}
+
+const VIP_LC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
+const VIP_WLC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 61);
+
+/// The reals new connections from consecutive ports starting at `first` go to.
+fn reals_of_new_connections(bed: &Bed, first: u16, count: u16, vip: Ipv4Addr) -> Vec<[u8; 6]> {
+    (first..first + count)
+        .map(|sport| dst_mac(&bed.run(&syn_from(CLIENT, sport, vip)).frame))
+        .collect()
+}
+
+#[test]
+fn lc_sends_new_connections_to_the_real_with_fewest() {
+    let Some(bed) = Bed::new("fx-lc") else { return };
+    assert_eq!(
+        reals_of_new_connections(&bed, 58000, 3, VIP_LC),
+        [REAL1, REAL2, REAL3].map(mac)
+    );
+    // The connection on REAL2 closes: a closed connection weighs 1/256 of an open one.
+    bed.run(&fin_from(CLIENT, 58001, VIP_LC));
+    assert_eq!(
+        reals_of_new_connections(&bed, 58100, 2, VIP_LC),
+        [REAL2, REAL1].map(mac)
+    );
+}
+
+#[test]
+fn wlc_weighs_connections_by_weight_and_keeps_the_first_of_equals() {
+    let Some(bed) = Bed::new("fx-wlc") else {
+        return;
+    };
+    // Active counts (R1/3 against R2/1): 0-0, 1-0, 1-1, 2-1, 3-1 (a tie: R1), 4-1.
+    assert_eq!(
+        reals_of_new_connections(&bed, 59000, 6, VIP_WLC),
+        [REAL1, REAL2, REAL1, REAL1, REAL1, REAL2].map(mac)
+    );
+}
+
+const VIP_PERSIST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 70);
+
+#[test]
+fn persistence_keeps_a_client_network_on_its_first_real() {
+    let Some(mut bed) = Bed::new("fx-persist") else {
+        return;
+    };
+    let real_of = |bed: &Bed, client: Ipv4Addr, sport: u16| {
+        let out = bed.run(&syn_from(client, sport, VIP_PERSIST));
+        assert_eq!(out.action, XDP_TX);
+        dst_mac(&out.frame)
+    };
+    assert_eq!(real_of(&bed, client(7), 61000), mac(REAL1));
+    for sport in 61001..61005 {
+        assert_eq!(real_of(&bed, client(7), sport), mac(REAL1), "port {sport}");
+        assert_eq!(real_of(&bed, client(8), sport), mac(REAL1), "same /24");
+    }
+    let elsewhere = Ipv4Addr::new(198, 51, 101, 7);
+    assert_eq!(real_of(&bed, elsewhere, 61100), mac(REAL2), "another /24");
+    assert_eq!(real_of(&bed, elsewhere, 61101), mac(REAL2));
+
+    // A real that goes down loses its persistent clients to the scheduler.
+    bed.apply(|real| real != REAL1);
+    let moved = real_of(&bed, client(7), 61200);
+    assert_ne!(moved, mac(REAL1));
+    assert_eq!(real_of(&bed, client(8), 61201), moved, "a new template");
+}
+
+const VIP_LBLC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+const VIP_LBLCR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 81);
+
+#[test]
+fn lblc_keeps_a_destination_on_its_real_until_overloaded_then_moves_it() {
+    let Some(bed) = Bed::new("fx-lblc") else {
+        return;
+    };
+    // Weights 1: a real is overloaded past one active connection while the other has
+    // none; the destination then moves to wlc's pick, and stays there.
+    assert_eq!(
+        reals_of_new_connections(&bed, 62000, 5, VIP_LBLC),
+        [REAL1, REAL1, REAL2, REAL2, REAL2].map(mac)
+    );
+}
+
+#[test]
+fn lblcr_grows_a_destination_s_set_and_picks_the_least_loaded_member() {
+    let Some(bed) = Bed::new("fx-lblcr") else {
+        return;
+    };
+    // As lblc until the first overload, which adds REAL2 to the set instead of replacing
+    // REAL1; from then on the set's least loaded member (the first of equals) serves.
+    assert_eq!(
+        reals_of_new_connections(&bed, 63000, 5, VIP_LBLCR),
+        [REAL1, REAL1, REAL2, REAL2, REAL1].map(mac)
+    );
+}
+
+const VIP_NODEST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 90);
+
+/// Takes REAL1 out of the 203.0.113.90 service's configuration.
+fn remove_the_first_nodest_real(bed: &mut Bed) {
+    let without = CONFIG.replace("real_server 192.0.2.11 80 { weight 5 }", "");
+    bed.apply_text(&without, |_| true);
+}
+
+#[test]
+fn a_flow_whose_real_is_removed_is_rescheduled_by_default() {
+    let Some(mut bed) = Bed::new("fx-nodest-re") else {
+        return;
+    };
+    let flow = syn_from(CLIENT, 64000, VIP_NODEST);
+    assert_eq!(dst_mac(&bed.run(&flow).frame), mac(REAL1));
+    remove_the_first_nodest_real(&mut bed);
+    let out = bed.run(&flow);
+    assert_eq!(out.action, XDP_TX);
+    assert_eq!(dst_mac(&out.frame), mac(REAL2));
+}
+
+#[test]
+fn a_flow_whose_real_is_removed_is_dropped_when_told_so() {
+    let Some(mut bed) = Bed::new("fx-nodest-drop") else {
+        return;
+    };
+    bed.dataplane.set_nodest(Nodest::Drop);
+    bed.apply(|_| true);
+    let flow = syn_from(CLIENT, 64100, VIP_NODEST);
+    assert_eq!(dst_mac(&bed.run(&flow).frame), mac(REAL1));
+    remove_the_first_nodest_real(&mut bed);
+    assert_eq!(bed.run(&flow).action, XDP_DROP);
+    assert_eq!(bed.event(Event::NoDest), 1);
+    let fresh = bed.run(&syn_from(CLIENT, 64101, VIP_NODEST));
+    assert_eq!(dst_mac(&fresh.frame), mac(REAL2), "new flows still go");
 }

@@ -2,7 +2,12 @@
 //! on), with IPVS's arithmetic: weights are compared by cross-multiplying, never divided,
 //! and of equally good reals the first in the service's order wins.
 
+/// Most reals a service of the family may have: the XDP program compares them all for
+/// every new flow.
+pub const MAX_LEAST_REALS: u32 = 64;
+
 /// What the family knows of a real when a new flow arrives.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Load {
     pub weight: u32,
@@ -28,20 +33,16 @@ pub enum Least {
     Fo = 4,
     /// Weighted overflow: the heaviest real with fewer active connections than its weight.
     Ovf = 5,
-    /// What lblc picks a destination's real with: an active connection counts 50 inactive
-    /// ones, per unit of weight.
-    Locality = 6,
 }
 
 impl Least {
-    pub const ALL: [Least; 7] = [
+    pub const ALL: [Least; 6] = [
         Least::Lc,
         Least::Wlc,
         Least::Sed,
         Least::Nq,
         Least::Fo,
         Least::Ovf,
-        Least::Locality,
     ];
 
     pub fn from_u8(value: u8) -> Option<Self> {
@@ -72,26 +73,47 @@ impl Least {
                 weighted(u64::from(best.active) + 1, u64::from(candidate.active) + 1)
             }
             Least::Fo | Least::Ovf => candidate.weight > best.weight,
-            Least::Locality => weighted(locality_overhead(best), locality_overhead(candidate)),
         }
     }
+}
 
-    /// The position of the real to take among `reals`, as IPVS would pick it.
-    #[inline(always)]
-    pub fn pick(self, reals: impl Iterator<Item = Load>) -> Option<usize> {
-        let mut best: Option<(usize, Load)> = None;
-        for (i, real) in reals.enumerate() {
-            if !self.eligible(&real) {
-                continue;
-            }
-            if self.settles(&real) {
-                return Some(i);
-            }
-            if best.is_none_or(|(_, b)| self.prefers(&b, &real)) {
-                best = Some((i, real));
-            }
+/// A pick in progress, one real offered at a time: the XDP program offers them from the
+/// steps of a `bpf_loop`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Picker {
+    /// Position of the best real so far; [`Picker::NONE`] while none is eligible.
+    pub best: u32,
+    pub load: Load,
+}
+
+impl Default for Picker {
+    fn default() -> Self {
+        Self {
+            best: Self::NONE,
+            load: Load::default(),
         }
-        best.map(|(i, _)| i)
+    }
+}
+
+impl Picker {
+    pub const NONE: u32 = u32::MAX;
+
+    /// Considers the real at `position`; true when the search may stop.
+    #[inline(always)]
+    pub fn offer(&mut self, rule: Least, position: u32, real: &Load) -> bool {
+        if !rule.eligible(real) {
+            return false;
+        }
+        if self.best == Self::NONE || rule.settles(real) || rule.prefers(&self.load, real) {
+            self.best = position;
+            self.load = *real;
+        }
+        rule.settles(real)
+    }
+
+    pub fn picked(&self) -> Option<u32> {
+        (self.best != Self::NONE).then_some(self.best)
     }
 }
 
@@ -100,18 +122,18 @@ fn lc_overhead(real: &Load) -> u64 {
     (u64::from(real.active) << 8) + u64::from(real.inactive)
 }
 
+/// lblc's and lblcr's rule for giving up a destination's real: it has more active
+/// connections than its weight while some real of the service is below half its own. The
+/// first half decides whether the second needs looking at.
 #[inline(always)]
-fn locality_overhead(real: &Load) -> u64 {
-    u64::from(real.active) * 50 + u64::from(real.inactive)
+pub fn may_be_overloaded(real: &Load) -> bool {
+    real.active > real.weight
 }
 
-/// lblc's rule for giving up a destination's real: it has more active connections than
-/// its weight while some real of the service is below half its own.
-pub fn overloaded(real: &Load, service: impl Iterator<Item = Load>) -> bool {
-    real.active > real.weight
-        && service
-            .into_iter()
-            .any(|r| u64::from(r.active) * 2 < u64::from(r.weight))
+/// The second half of the overload rule: a real of the service is below half its weight.
+#[inline(always)]
+pub fn has_room(real: &Load) -> bool {
+    u64::from(real.active) * 2 < u64::from(real.weight)
 }
 
 #[cfg(test)]
@@ -126,8 +148,16 @@ mod tests {
         }
     }
 
-    fn pick(least: Least, loads: &[Load]) -> Option<usize> {
-        least.pick(loads.iter().copied())
+    /// The position of the real to take among `loads`, offered in order as the XDP
+    /// program offers them.
+    fn pick(least: Least, loads: &[Load]) -> Option<u32> {
+        let mut picker = Picker::default();
+        for (i, real) in loads.iter().enumerate() {
+            if picker.offer(least, i as u32, real) {
+                break;
+            }
+        }
+        picker.picked()
     }
 
     #[test]
@@ -135,7 +165,7 @@ mod tests {
         for l in Least::ALL {
             assert_eq!(Least::from_u8(l as u8), Some(l));
         }
-        assert_eq!(Least::from_u8(7), None);
+        assert_eq!(Least::from_u8(6), None);
     }
 
     #[test]
@@ -203,10 +233,11 @@ mod tests {
     }
 
     #[test]
-    fn overload_needs_a_real_below_half_its_weight() {
-        let busy = load(2, 3, 0);
-        assert!(!overloaded(&busy, [busy, load(4, 2, 0)].into_iter()));
-        assert!(overloaded(&busy, [busy, load(4, 1, 0)].into_iter()));
-        assert!(!overloaded(&load(2, 2, 0), [load(4, 0, 0)].into_iter()));
+    fn overload_needs_more_active_than_weight_and_a_real_below_half_its_weight() {
+        assert!(may_be_overloaded(&load(2, 3, 0)));
+        assert!(!may_be_overloaded(&load(2, 2, 0)));
+        assert!(has_room(&load(4, 1, 0)));
+        assert!(!has_room(&load(4, 2, 0)));
+        assert!(!has_room(&load(0, 0, 0)));
     }
 }

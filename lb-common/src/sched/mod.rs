@@ -7,6 +7,7 @@
 
 pub mod hash;
 pub mod least;
+pub mod locality;
 pub mod maglev;
 pub mod ring;
 

@@ -47,6 +47,8 @@ pub struct Options {
     /// Outer sources of tunnelled packets, at most one per family; the route's source
     /// address for a family without one.
     pub tunnel_sources: Vec<xdp::TunnelPrefix>,
+    /// What becomes of flows whose real is removed.
+    pub nodest: xdp::Nodest,
 }
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
@@ -68,6 +70,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
         dataplane.set_tunnel_source(source)?;
     }
+    dataplane.set_nodest(options.nodest);
     for interface in &options.interfaces {
         dataplane.attach(interface, options.xdp_mode)?;
     }
@@ -362,8 +365,16 @@ pub fn check_support(config: &Config, diags: &mut Diagnostics) {
                 "only address:port services are supported by the XDP data plane yet",
             );
         }
-        if let Err(reason) = xdp::supports(vs.scheduler) {
+        if let Err(reason) = xdp::supports(vs.scheduler)
+            .and_then(|()| xdp::supports_reals(vs.scheduler, vs.real_servers.len()))
+        {
             diags.error(&vs.pos, reason);
+        }
+        if vs.persistence.as_ref().is_some_and(|p| p.engine.is_some()) {
+            diags.error(
+                &vs.pos,
+                "persistence_engine is not supported by the XDP data plane",
+            );
         }
     }
     check::supports(config, diags);

@@ -31,6 +31,11 @@ pub fn build(plan: &Plan, stats: &Stats, interfaces: &[String]) -> Status {
                         .get(&(*key, real.addr))
                         .copied()
                         .unwrap_or_default(),
+                    conns: stats
+                        .conns
+                        .get(&(*key, real.addr))
+                        .copied()
+                        .unwrap_or_default(),
                 })
                 .collect(),
         })

@@ -17,7 +17,7 @@ impl fmt::Display for Status {
         writeln!(f, "Prot LocalAddress:Port Scheduler")?;
         writeln!(
             f,
-            "  -> RemoteAddress:Port          Forward Weight State   Packets      Bytes   NewFlows"
+            "  -> RemoteAddress:Port          Forward Weight State ActiveConn InActConn   Packets      Bytes   NewFlows"
         )?;
         for service in &self.services {
             let standby = if service.active {
@@ -36,11 +36,13 @@ impl fmt::Display for Status {
                 let c = real.counters;
                 writeln!(
                     f,
-                    "  -> {:<26} {:<7} {:>6} {:<5} {:>9} {:>10} {:>10}",
+                    "  -> {:<26} {:<7} {:>6} {:<5} {:>10} {:>9} {:>9} {:>10} {:>10}",
                     real.addr.to_string(),
                     forward(service.method),
                     real.weight,
                     if real.healthy { "up" } else { "down" },
+                    real.conns.active,
+                    real.conns.inactive,
                     c.packets,
                     c.bytes,
                     c.new_flows
@@ -72,7 +74,7 @@ mod tests {
     use super::*;
     use crate::{
         config::{Protocol, Scheduler},
-        ctl::{RealStatus, ServiceStatus},
+        ctl::{Conns, RealStatus, ServiceStatus},
     };
 
     #[test]
@@ -96,6 +98,10 @@ mod tests {
                         bytes: 300,
                         new_flows: 1,
                     },
+                    conns: Conns {
+                        active: 2,
+                        inactive: 1,
+                    },
                 }],
             }],
             events: [("tx".to_string(), 5)].into(),
@@ -104,9 +110,9 @@ mod tests {
             status.to_string(),
             "xlb (pid 7) XDP on eth0\n\
              Prot LocalAddress:Port Scheduler\n  \
-             -> RemoteAddress:Port          Forward Weight State   Packets      Bytes   NewFlows\n\
+             -> RemoteAddress:Port          Forward Weight State ActiveConn InActConn   Packets      Bytes   NewFlows\n\
              TCP  203.0.113.10:80 wrr (standby: VRRP BACKUP)\n  \
-             -> 192.0.2.11:80              Route        3 down          5        300          1\n\
+             -> 192.0.2.11:80              Route        3 down           2         1         5        300          1\n\
              Data plane: tx=5\n"
         );
     }

@@ -70,4 +70,15 @@ pub struct RealStatus {
     pub weight: u32,
     pub healthy: bool,
     pub counters: Counters,
+    /// Connections as the least-connection schedulers count them (ipvsadm's ActiveConn
+    /// and InActConn); zero under the other schedulers, which do not count.
+    #[serde(default)]
+    pub conns: Conns,
+}
+
+/// A real's connections, as IPVS splits them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conns {
+    pub active: u32,
+    pub inactive: u32,
 }

@@ -9,7 +9,8 @@ use std::{
 use serde::Serialize;
 
 use crate::config::{
-    Config, ForwardMethod, LvsTimeouts, Protocol, Scheduler, SchedulerFlags, ServiceTarget, Weight,
+    Config, ForwardMethod, LvsTimeouts, Persistence, Protocol, Scheduler, SchedulerFlags,
+    ServiceTarget, Weight,
 };
 
 /// A virtual service as the data plane matches it.
@@ -40,6 +41,7 @@ pub struct ServicePlan {
     pub scheduler: Scheduler,
     /// sh-/mh-fallback and sh-/mh-port.
     pub scheduler_flags: SchedulerFlags,
+    pub persistence: Option<Persistence>,
     pub method: ForwardMethod,
     /// In configuration order, which is the order schedulers walk them.
     pub reals: Vec<RealPlan>,
@@ -111,6 +113,7 @@ impl Plan {
                         active: conditions.serves(addr.ip()),
                         scheduler: vs.scheduler,
                         scheduler_flags: vs.scheduler_flags,
+                        persistence: vs.persistence.clone(),
                         method: vs.method,
                         reals,
                     },

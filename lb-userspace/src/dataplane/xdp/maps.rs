@@ -8,6 +8,7 @@ use aya::{
 };
 use lb_common::{
     Family,
+    conn::RealConns,
     maps::{Real, Service, VipKey, name, tunnel_source_index},
     nat::Timeouts,
     stats::{Counters, Event},
@@ -15,6 +16,7 @@ use lb_common::{
 };
 
 use super::XdpError;
+use crate::ctl::Conns;
 
 pub struct Maps {
     vips: HashMap<MapData, VipKey, Service>,
@@ -22,6 +24,7 @@ pub struct Maps {
     reals: Array<MapData, Real>,
     timeouts: Array<MapData, Timeouts>,
     stages: ProgramArray<MapData>,
+    conns: Array<MapData, RealConns>,
     service_stats: PerCpuArray<MapData, Counters>,
     real_stats: PerCpuArray<MapData, Counters>,
     events: PerCpuArray<MapData, u64>,
@@ -42,6 +45,7 @@ impl Maps {
             reals: typed(ebpf, name::REALS)?,
             timeouts: typed(ebpf, name::TIMEOUTS)?,
             stages: typed(ebpf, name::STAGES)?,
+            conns: typed(ebpf, name::CONNS)?,
             service_stats: typed(ebpf, name::SERVICE_STATS)?,
             real_stats: typed(ebpf, name::REAL_STATS)?,
             events: typed(ebpf, name::EVENTS)?,
@@ -99,6 +103,22 @@ impl Maps {
         self.timeouts
             .set(0, timeouts, 0)
             .map_err(err(name::TIMEOUTS))
+    }
+
+    /// Zeroes the connection counts of a real slot given to a new real.
+    pub fn reset_conns(&mut self, index: u32) -> Result<(), XdpError> {
+        self.conns
+            .set(index, RealConns::default(), 0)
+            .map_err(err(name::CONNS))
+    }
+
+    /// The connections of a real slot, inactive ones as they count in `window`.
+    pub fn conns(&self, index: u32, window: u32) -> Result<Conns, XdpError> {
+        let conns = self.conns.get(&index, 0).map_err(err(name::CONNS))?;
+        Ok(Conns {
+            active: conns.active(),
+            inactive: conns.inactive(window),
+        })
     }
 
     /// Zeroes the counters of a service slot given to a new service.

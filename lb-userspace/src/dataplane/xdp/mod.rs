@@ -17,14 +17,16 @@ use aya::{
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
 };
 use lb_common::{
-    Addr, Family,
+    Addr, Family, conn,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
         select, service_flags, stage, table_base,
     },
     nat::Timeouts,
+    persist::whole_address,
     sched::{
         self, hash,
+        least::{Least, MAX_LEAST_REALS},
         maglev::{MaglevReal, maglev},
     },
 };
@@ -33,8 +35,8 @@ use tracing::{debug, info};
 
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
 pub use self::{stats::Stats, tunnel::TunnelPrefix};
-use super::{Plan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, LvsTimeouts, Scheduler, SchedulerFlags};
+use super::{Plan, RealPlan, ServiceKey, ServicePlan};
+use crate::config::{ForwardMethod, LvsTimeouts, Persistence, Scheduler, SchedulerFlags};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
@@ -62,6 +64,18 @@ impl From<Mode> for XdpMode {
             Mode::Skb => XdpMode::Skb,
         }
     }
+}
+
+/// What happens to packets of a flow whose real was removed from its service: IPVS's
+/// `expire_nodest_conn` (`--expire-nodest-conn`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Nodest {
+    /// Scheduled again, as a new flow (`expire_nodest_conn` 1).
+    #[default]
+    Reschedule,
+    /// Dropped and counted as `no_dest` (`expire_nodest_conn` 0, IPVS's default), until the
+    /// flow table forgets the flow.
+    Drop,
 }
 
 #[derive(Debug, Error)]
@@ -129,6 +143,10 @@ enum Selection {
     DestinationHash,
     /// mh: a Maglev table, indexed by a hash of the client.
     Maglev,
+    /// The lc family: every real listed once, compared by connections per new flow.
+    Least(Least),
+    /// lblc (`replicated` false) and lblcr: listed as for the lc family, picked by wlc.
+    Locality { replicated: bool },
 }
 
 /// The program's code for `method`.
@@ -147,10 +165,14 @@ fn selection(scheduler: Scheduler) -> Result<Selection, String> {
         Scheduler::Sh => Ok(Selection::SourceHash),
         Scheduler::Dh => Ok(Selection::DestinationHash),
         Scheduler::Mh => Ok(Selection::Maglev),
-        other => Err(format!(
-            "lb_algo {} is not supported by the XDP data plane yet (rr, wrr, sh, dh and mh are)",
-            other.name()
-        )),
+        Scheduler::Lc => Ok(Selection::Least(Least::Lc)),
+        Scheduler::Wlc => Ok(Selection::Least(Least::Wlc)),
+        Scheduler::Sed => Ok(Selection::Least(Least::Sed)),
+        Scheduler::Nq => Ok(Selection::Least(Least::Nq)),
+        Scheduler::Fo => Ok(Selection::Least(Least::Fo)),
+        Scheduler::Ovf => Ok(Selection::Least(Least::Ovf)),
+        Scheduler::Lblc => Ok(Selection::Locality { replicated: false }),
+        Scheduler::Lblcr => Ok(Selection::Locality { replicated: true }),
     }
 }
 
@@ -161,6 +183,17 @@ impl Selection {
             Selection::RoundRobin | Selection::Weighted => select::RING,
             Selection::SourceHash | Selection::Maglev => select::SOURCE_HASH,
             Selection::DestinationHash => select::DESTINATION_HASH,
+            Selection::Least(_) => select::LEAST,
+            Selection::Locality { .. } => select::LOCALITY,
+        }
+    }
+
+    /// The rule the lc family compares by; 0 (and unread) for the others.
+    const fn least(self) -> u8 {
+        match self {
+            Selection::Least(rule) => rule as u8,
+            Selection::Locality { .. } => Least::Wlc as u8,
+            _ => 0,
         }
     }
 }
@@ -171,9 +204,32 @@ pub fn supports(scheduler: Scheduler) -> Result<(), String> {
     selection(scheduler).map(|_| ())
 }
 
-/// The [`Service::flags`] of a service: IPVS's scheduler flags mean the same to sh and mh.
-fn service_flags(flags: SchedulerFlags) -> u8 {
+/// Whether the XDP program can schedule among `reals` reals with `scheduler`, or why not.
+pub fn supports_reals(scheduler: Scheduler, reals: usize) -> Result<(), String> {
+    match selection(scheduler) {
+        Ok(Selection::Least(_) | Selection::Locality { .. })
+            if reals > MAX_LEAST_REALS as usize =>
+        {
+            Err(format!(
+                "lb_algo {} compares every real for each new connection: the XDP data plane \
+             allows at most {MAX_LEAST_REALS} reals per service with it, not {reals}",
+                scheduler.name()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The [`Service::flags`] of a service: whether it replicates (lblcr), IPVS's scheduler
+/// flags (which mean the same to sh and mh), and what becomes of flows without a real.
+fn service_flags(selection: Selection, flags: SchedulerFlags, nodest: Nodest) -> u8 {
     let mut bits = 0;
+    if nodest == Nodest::Drop {
+        bits |= service_flags::DROP_NODEST;
+    }
+    if selection == (Selection::Locality { replicated: true }) {
+        bits |= service_flags::REPLICATED;
+    }
     if flags.flag1 {
         bits |= service_flags::FALLBACK;
     }
@@ -212,6 +268,7 @@ pub struct XdpDataPlane {
     interfaces: Vec<String>,
     /// Whether those forward IPv6 too.
     ipv6_forwarding: bool,
+    nodest: Nodest,
 }
 
 impl XdpDataPlane {
@@ -248,7 +305,13 @@ impl XdpDataPlane {
             forwarding: Vec::new(),
             interfaces: Vec::new(),
             ipv6_forwarding: false,
+            nodest: Nodest::default(),
         })
+    }
+
+    /// Sets what happens to flows whose real is removed, for services applied from now on.
+    pub fn set_nodest(&mut self, nodest: Nodest) {
+        self.nodest = nodest;
     }
 
     /// Attaches to `interface`. IPv4 forwarding is switched on there if it is off (IPv6
@@ -357,6 +420,7 @@ impl XdpDataPlane {
             if new {
                 *generation = generation.wrapping_add(1);
                 self.maps.reset_real_stats(index)?;
+                self.maps.reset_conns(index)?;
             }
             // Written every time: the weight the program checks may have changed.
             self.maps.set_real(
@@ -382,8 +446,10 @@ impl XdpDataPlane {
             table_len: table.len() as u32,
             method,
             select: selection.select(),
-            flags: service_flags(plan.scheduler_flags),
-            _pad: 0,
+            flags: service_flags(selection, plan.scheduler_flags, self.nodest),
+            least: selection.least(),
+            persistence: persistence_secs(plan.persistence.as_ref()),
+            granularity: granularity(key, plan.persistence.as_ref()),
         };
         let installed = previous.is_some_and(|p| p.installed);
         if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
@@ -425,6 +491,7 @@ impl XdpDataPlane {
 
     /// Counters of every applied service and its reals, summed over CPUs.
     pub fn stats(&self) -> Result<Stats, XdpError> {
+        let window = conn::window(monotonic_ns());
         let mut stats = Stats {
             events: self.maps.events()?,
             ..Stats::default()
@@ -438,6 +505,9 @@ impl XdpDataPlane {
                     stats
                         .reals
                         .insert((*key, *addr), self.maps.real_stats(index)?);
+                    stats
+                        .conns
+                        .insert((*key, *addr), self.maps.conns(index, window)?);
                 }
             }
         }
@@ -472,6 +542,35 @@ impl XdpDataPlane {
             .map(neigh::Misses::new)
             .transpose()
     }
+}
+
+/// `persistence_timeout` as the program reads it: whole seconds, at least one; 0 for none.
+fn persistence_secs(persistence: Option<&Persistence>) -> u32 {
+    persistence.map_or(0, |p| {
+        u32::try_from(p.timeout.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
+}
+
+/// The mask a service applies to clients for persistence: `persistence_granularity`, or
+/// the whole address.
+fn granularity(key: &ServiceKey, persistence: Option<&Persistence>) -> Addr {
+    persistence
+        .and_then(|p| p.granularity)
+        .map_or_else(|| whole_address(Family::of(&key.addr.ip())), Addr::from)
+}
+
+/// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid place for the kernel to write the time to; the monotonic
+    // clock always exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// The result of [`XdpDataPlane::test_run`].
@@ -576,8 +675,9 @@ fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
     }
 }
 
-/// The service's selection table as real slots: the order the program walks (rr, wrr) or
-/// the buckets it hashes into (sh, dh, mh).
+/// The service's selection table as real slots: the order the program walks (rr, wrr), the
+/// buckets it hashes into (sh, dh, mh), or the reals it compares (the lc family, which
+/// reads their weights from `REALS`).
 ///
 /// Hash tables are built over the reals that are up, as keepalived leaves a failed real out
 /// of IPVS; a real of weight 0 still holds its sh and dh buckets, as in IPVS, and refuses
@@ -588,35 +688,49 @@ fn selection_table(
     plan: &ServicePlan,
     indices: &[u32],
 ) -> Result<Vec<u32>, XdpError> {
-    let up: Vec<usize> = match selection {
-        Selection::RoundRobin | Selection::Weighted => (0..plan.reals.len()).collect(),
-        Selection::SourceHash | Selection::DestinationHash | Selection::Maglev => plan
-            .reals
+    let unsupported = |reason| XdpError::Unsupported {
+        service: key,
+        reason,
+    };
+    // Positions in `plan.reals` of the reals a table is built over, and their weights.
+    let over = |weight: fn(&RealPlan) -> Option<u32>| -> (Vec<usize>, Vec<u32>) {
+        plan.reals
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.healthy)
-            .map(|(i, _)| i)
-            .collect(),
+            .filter_map(|(i, r)| weight(r).map(|w| (i, w)))
+            .unzip()
     };
-    let weights: Vec<u32> = up
-        .iter()
-        .map(|i| match selection {
-            Selection::RoundRobin | Selection::Weighted => plan.reals[*i].effective_weight(),
-            _ => plan.reals[*i].weight.get(),
-        })
-        .collect();
+    let ring = |r: &RealPlan| Some(r.effective_weight());
+    let hashed = |r: &RealPlan| r.healthy.then_some(r.weight.get());
     let mut positions = vec![0u32; TABLE_SIZE as usize];
-    let built = match selection {
-        Selection::RoundRobin => sched::round_robin(&weights, &mut positions),
-        Selection::Weighted => sched::weighted_round_robin(&weights, &mut positions),
+    let buckets = &mut positions[..sched::HASH_TABLE_LEN];
+    let (listed, built) = match selection {
+        Selection::Least(_) | Selection::Locality { .. } => {
+            supports_reals(plan.scheduler, plan.reals.len()).map_err(unsupported)?;
+            return Ok(indices.to_vec());
+        }
+        Selection::RoundRobin => {
+            let (listed, weights) = over(ring);
+            (listed, sched::round_robin(&weights, &mut positions))
+        }
+        Selection::Weighted => {
+            let (listed, weights) = over(ring);
+            (
+                listed,
+                sched::weighted_round_robin(&weights, &mut positions),
+            )
+        }
         Selection::SourceHash => {
-            hash::source_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+            let (listed, weights) = over(hashed);
+            (listed, hash::source_hash(&weights, buckets))
         }
         Selection::DestinationHash => {
-            hash::destination_hash(&weights, &mut positions[..sched::HASH_TABLE_LEN])
+            let (listed, weights) = over(hashed);
+            (listed, hash::destination_hash(&weights, buckets))
         }
         Selection::Maglev => {
-            let reals: Vec<MaglevReal> = up
+            let (listed, weights) = over(hashed);
+            let reals: Vec<MaglevReal> = listed
                 .iter()
                 .zip(&weights)
                 .map(|(i, weight)| {
@@ -628,18 +742,17 @@ fn selection_table(
                     }
                 })
                 .collect();
-            maglev(&reals, &mut positions[..sched::HASH_TABLE_LEN])
+            (listed, maglev(&reals, buckets))
         }
     };
     let len = built.map_err(|sched::TableError::TooManyReals { reals, capacity }| {
-        XdpError::Unsupported {
-            service: key,
-            reason: format!("{reals} reals do not fit a selection table of {capacity}"),
-        }
+        unsupported(format!(
+            "{reals} reals do not fit a selection table of {capacity}"
+        ))
     })?;
     Ok(positions[..len]
         .iter()
-        .map(|p| indices[up[*p as usize]])
+        .map(|p| indices[listed[*p as usize]])
         .collect())
 }
 
@@ -662,6 +775,45 @@ mod tests {
                 tcp_fin: 1_500_000_000,
                 udp: 1,
             }
+        );
+    }
+
+    #[test]
+    fn every_ipvs_scheduler_is_selectable() {
+        for scheduler in Scheduler::ALL {
+            assert_eq!(supports(scheduler), Ok(()), "{scheduler:?}");
+        }
+    }
+
+    #[test]
+    fn the_lc_family_refuses_more_reals_than_it_scans() {
+        let most = MAX_LEAST_REALS as usize;
+        for scheduler in [Scheduler::Wlc, Scheduler::Lblcr] {
+            assert_eq!(supports_reals(scheduler, most), Ok(()));
+            let refused = supports_reals(scheduler, most + 1).unwrap_err();
+            assert!(refused.contains("at most 64 reals"), "{refused}");
+        }
+        assert_eq!(supports_reals(Scheduler::Mh, most + 1), Ok(()));
+    }
+
+    #[test]
+    fn scheduler_flags_map_to_service_flags() {
+        let flags = SchedulerFlags {
+            flag1: true,
+            flag2: true,
+            flag3: false,
+        };
+        assert_eq!(
+            service_flags(Selection::Maglev, flags, Nodest::Reschedule),
+            service_flags::FALLBACK | service_flags::PORT
+        );
+        assert_eq!(
+            service_flags(
+                Selection::Locality { replicated: true },
+                SchedulerFlags::default(),
+                Nodest::Drop
+            ),
+            service_flags::REPLICATED | service_flags::DROP_NODEST
         );
     }
 }
