@@ -100,6 +100,21 @@ struct Scan {
     picker: Picker,
 }
 
+impl Scan {
+    /// A scan of `service`'s table positions in `members`, by `rule`, as of now.
+    #[inline(always)]
+    fn new(service: &Service, rule: Least, members: u64) -> Self {
+        Self {
+            table: service.table,
+            window: conns::now(),
+            members,
+            rule: rule as u8,
+            found: 0,
+            picker: Picker::default(),
+        }
+    }
+}
+
 /// The position of the real `rule` picks among the table's positions in `members`, and its
 /// load.
 ///
@@ -112,14 +127,7 @@ fn least_among(
     rule: Least,
     members: u64,
 ) -> Option<(u32, Load)> {
-    let mut scan = Scan {
-        table: service.table,
-        window: conns::now(),
-        members,
-        rule: rule as u8,
-        found: 0,
-        picker: Picker::default(),
-    };
+    let mut scan = Scan::new(service, rule, members);
     run(len, pick_step, &mut scan);
     Some((scan.picker.picked()?, scan.picker.load))
 }
@@ -139,14 +147,7 @@ extern "C" fn pick_step(position: u64, scan: *mut c_void) -> i64 {
 /// (whom lblcr drops from a set).
 #[inline(always)]
 fn heaviest_among(service: &Service, len: NonZeroU32, rule: Least, members: u64) -> Option<u32> {
-    let mut scan = Scan {
-        table: service.table,
-        window: conns::now(),
-        members,
-        rule: rule as u8,
-        found: 0,
-        picker: Picker::default(),
-    };
+    let mut scan = Scan::new(service, rule, members);
     run(len, heavy_step, &mut scan);
     scan.picker.picked()
 }
@@ -203,7 +204,7 @@ fn locality(service: &Service, len: NonZeroU32, key: &FlowKey) -> Option<(u32, R
         .map(|set| shrunk(service, len, rule, &place, set, now));
     if let Some(set) = known
         && let Some((position, load)) = least_among(service, len, rule, set.reals)
-        && !overloaded(service, len, &load)
+        && !overloaded(service, len, rule, &load)
     {
         return real_at(service, position);
     }
@@ -247,18 +248,11 @@ fn shrunk(
 
 /// IPVS's overload rule for lblc and lblcr (see `lb_common::sched::least::has_room`).
 #[inline(always)]
-fn overloaded(service: &Service, len: NonZeroU32, load: &Load) -> bool {
+fn overloaded(service: &Service, len: NonZeroU32, rule: Least, load: &Load) -> bool {
     if !may_be_overloaded(load) {
         return false;
     }
-    let mut scan = Scan {
-        table: service.table,
-        window: conns::now(),
-        members: EVERY_REAL,
-        rule: 0,
-        found: 0,
-        picker: Picker::default(),
-    };
+    let mut scan = Scan::new(service, rule, EVERY_REAL);
     run(len, room_step, &mut scan);
     scan.found != 0
 }
