@@ -6,7 +6,7 @@ use core::{
     num::{NonZeroU32, NonZeroU64},
 };
 
-use aya_ebpf::helpers::bpf_loop;
+use aya_ebpf::helpers::{bpf_ktime_get_ns, bpf_loop};
 
 use lb_common::{
     maps::{FlowKey, Real, Service, select, service_flags},
@@ -100,6 +100,21 @@ struct Scan {
     picker: Picker,
 }
 
+impl Scan {
+    /// A scan of `service`'s table positions in `members`, by `rule`, as of now.
+    #[inline(always)]
+    fn new(service: &Service, rule: Least, members: u64) -> Self {
+        Self {
+            table: service.table,
+            window: conns::now(),
+            members,
+            rule: rule as u8,
+            found: 0,
+            picker: Picker::default(),
+        }
+    }
+}
+
 /// The position of the real `rule` picks among the table's positions in `members`, and its
 /// load.
 ///
@@ -112,14 +127,7 @@ fn least_among(
     rule: Least,
     members: u64,
 ) -> Option<(u32, Load)> {
-    let mut scan = Scan {
-        table: service.table,
-        window: conns::now(),
-        members,
-        rule: rule as u8,
-        found: 0,
-        picker: Picker::default(),
-    };
+    let mut scan = Scan::new(service, rule, members);
     run(len, pick_step, &mut scan);
     Some((scan.picker.picked()?, scan.picker.load))
 }
@@ -129,14 +137,40 @@ extern "C" fn pick_step(position: u64, scan: *mut c_void) -> i64 {
     // SAFETY: `bpf_loop` passes the `Scan` [`least_among`] gave it.
     let scan = unsafe { &mut *(scan as *mut Scan) };
     let position = position as u32;
-    let Some(rule) = Least::from_u8(scan.rule) else {
-        return 1;
-    };
-    if position >= 64 || scan.members & (1 << position) == 0 {
-        return 0;
+    match member(scan, position) {
+        Some((rule, load)) => i64::from(scan.picker.offer(rule, position, &load)),
+        None => 0,
     }
-    let load = load_at(scan.table, position, scan.window);
-    i64::from(scan.picker.offer(rule, position, &load))
+}
+
+/// The position of the most loaded real among the table's positions in `members`
+/// (whom lblcr drops from a set).
+#[inline(always)]
+fn heaviest_among(service: &Service, len: NonZeroU32, rule: Least, members: u64) -> Option<u32> {
+    let mut scan = Scan::new(service, rule, members);
+    run(len, heavy_step, &mut scan);
+    scan.picker.picked()
+}
+
+/// One step of [`heaviest_among`].
+extern "C" fn heavy_step(position: u64, scan: *mut c_void) -> i64 {
+    // SAFETY: `bpf_loop` passes the `Scan` [`heaviest_among`] gave it.
+    let scan = unsafe { &mut *(scan as *mut Scan) };
+    let position = position as u32;
+    if let Some((rule, load)) = member(scan, position) {
+        scan.picker.offer_heaviest(rule, position, &load);
+    }
+    0
+}
+
+/// The scan's rule and the load of the real at `position`, if that real is in the scan.
+#[inline(always)]
+fn member(scan: &Scan, position: u32) -> Option<(Least, Load)> {
+    if position >= 64 || scan.members & (1 << position) == 0 {
+        return None;
+    }
+    let rule = Least::from_u8(scan.rule)?;
+    Some((rule, load_at(scan.table, position, scan.window)))
 }
 
 /// Runs `step` over the first `len` positions of a table (at most [`MAX_LEAST_REALS`]).
@@ -162,38 +196,63 @@ fn locality(service: &Service, len: NonZeroU32, key: &FlowKey) -> Option<(u32, R
         service: service.id,
         dst: key.dst,
     };
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: entries are written whole and only read here.
-    let known = unsafe { LOCALITY.get(&place) }.copied();
+    let known = unsafe { LOCALITY.get(&place) }
+        .copied()
+        .map(|set| shrunk(service, len, rule, &place, set, now));
     if let Some(set) = known
         && let Some((position, load)) = least_among(service, len, rule, set.reals)
-        && !overloaded(service, len, &load)
+        && !overloaded(service, len, rule, &load)
     {
         return real_at(service, position);
     }
     let (position, _) = least_among(service, len, rule, EVERY_REAL)?;
     let set = match known {
-        Some(set) if service.flags & service_flags::REPLICATED != 0 => set.with(position),
-        _ => Locality::of(position),
+        Some(set) if replicated(service) => set.with(position, now),
+        _ => Locality::of(position, now),
     };
     // A full LRU forgets its oldest destination; failing here only loses locality.
     let _ = LOCALITY.insert(&place, &set, 0);
     real_at(service, position)
 }
 
+#[inline(always)]
+fn replicated(service: &Service) -> bool {
+    service.flags & service_flags::REPLICATED != 0
+}
+
+/// lblcr's set at `place`, less its most loaded member when it has been left alone long
+/// enough (see [`Locality::shrinks`]).
+#[inline(always)]
+fn shrunk(
+    service: &Service,
+    len: NonZeroU32,
+    rule: Least,
+    place: &LocalityKey,
+    set: Locality,
+    now: u64,
+) -> Locality {
+    if !replicated(service) || !set.shrinks(now) {
+        return set;
+    }
+    let Some(heaviest) = heaviest_among(service, len, rule, set.reals) else {
+        return set;
+    };
+    let smaller = set.without(heaviest, now);
+    // Failing here only leaves the set as it was, to shrink on a later flow.
+    let _ = LOCALITY.insert(place, &smaller, 0);
+    smaller
+}
+
 /// IPVS's overload rule for lblc and lblcr (see `lb_common::sched::least::has_room`).
 #[inline(always)]
-fn overloaded(service: &Service, len: NonZeroU32, load: &Load) -> bool {
+fn overloaded(service: &Service, len: NonZeroU32, rule: Least, load: &Load) -> bool {
     if !may_be_overloaded(load) {
         return false;
     }
-    let mut scan = Scan {
-        table: service.table,
-        window: conns::now(),
-        members: EVERY_REAL,
-        rule: 0,
-        found: 0,
-        picker: Picker::default(),
-    };
+    let mut scan = Scan::new(service, rule, EVERY_REAL);
     run(len, room_step, &mut scan);
     scan.found != 0
 }

@@ -112,6 +112,19 @@ impl Picker {
         rule.settles(real)
     }
 
+    /// Considers the real at `position` for the opposite question: the most loaded by
+    /// `rule`, of the reals with a weight (lblcr's choice of whom to drop from a set).
+    #[inline(always)]
+    pub fn offer_heaviest(&mut self, rule: Least, position: u32, real: &Load) {
+        if real.weight == 0 {
+            return;
+        }
+        if self.best == Self::NONE || rule.prefers(real, &self.load) {
+            self.best = position;
+            self.load = *real;
+        }
+    }
+
     pub fn picked(&self) -> Option<u32> {
         (self.best != Self::NONE).then_some(self.best)
     }
@@ -224,6 +237,20 @@ mod tests {
         assert_eq!(pick(Least::Ovf, &reals), Some(0));
         let reals = [load(2, 2, 0), load(5, 5, 0)];
         assert_eq!(pick(Least::Ovf, &reals), None);
+    }
+
+    #[test]
+    fn the_heaviest_is_the_most_loaded_per_weight() {
+        let mut picker = Picker::default();
+        let reals = [load(1, 1, 0), load(0, 9, 0), load(4, 3, 0), load(1, 1, 0)];
+        for (i, real) in reals.iter().enumerate() {
+            picker.offer_heaviest(Least::Wlc, i as u32, real);
+        }
+        assert_eq!(
+            picker.picked(),
+            Some(0),
+            "1/1 beats 3/4; the first of equals stays"
+        );
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! lblc and lblcr: locality-based least-connection. A destination address keeps the real
 //! (lblc) or the set of reals (lblcr) that served it, until that real is overloaded; then
 //! the service's wlc pick takes over, replacing the real (lblc) or joining the set (lblcr).
-//!
-//! IPVS also shrinks an lblcr set that has not changed for a day by its most loaded member;
-//! xlb does not yet, so a set keeps the reals it gained until the LRU map forgets the
-//! destination.
+//! A set of several that has not changed for [`SHRINK_AFTER_NS`] loses its most loaded
+//! member, so replication fades when demand does.
 
 use crate::Addr;
 
@@ -22,23 +20,45 @@ pub struct LocalityKey {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Locality {
     pub reals: u64,
+    /// When the set last changed (the kernel's monotonic clock, ns).
+    pub changed: u64,
 }
 
+/// IPVS's `lblcr_expiration`: a day.
+pub const SHRINK_AFTER_NS: u64 = 24 * 60 * 60 * 1_000_000_000;
+
 impl Locality {
-    /// A set of the one real at `position`.
+    /// A set of the one real at `position`, formed at `now`.
     #[inline(always)]
-    pub const fn of(position: u32) -> Self {
+    pub const fn of(position: u32, now: u64) -> Self {
         Self {
             reals: 1 << (position & 63),
+            changed: now,
         }
     }
 
-    /// The set with the real at `position` added.
+    /// The set with the real at `position` added at `now`.
     #[inline(always)]
-    pub const fn with(self, position: u32) -> Self {
+    pub const fn with(self, position: u32, now: u64) -> Self {
         Self {
             reals: self.reals | 1 << (position & 63),
+            changed: now,
         }
+    }
+
+    /// The set without the real at `position`, as changed at `now`.
+    #[inline(always)]
+    pub const fn without(self, position: u32, now: u64) -> Self {
+        Self {
+            reals: self.reals & !(1 << (position & 63)),
+            changed: now,
+        }
+    }
+
+    /// Whether the set should lose its most loaded member at `now`.
+    #[inline(always)]
+    pub const fn shrinks(&self, now: u64) -> bool {
+        self.reals.count_ones() > 1 && now.saturating_sub(self.changed) > SHRINK_AFTER_NS
     }
 
     #[inline(always)]
@@ -52,9 +72,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sets_grow_by_position() {
-        let set = Locality::of(3).with(5);
+    fn sets_grow_and_shrink_by_position() {
+        let set = Locality::of(3, 10).with(5, 20);
         assert!(set.contains(3) && set.contains(5) && !set.contains(4));
+        assert_eq!(set.changed, 20);
+        let set = set.without(3, 30);
+        assert!(!set.contains(3) && set.contains(5));
         assert!(!set.contains(64));
+    }
+
+    #[test]
+    fn only_a_set_of_several_left_alone_for_a_day_shrinks() {
+        let two = Locality::of(0, 0).with(1, 0);
+        assert!(!two.shrinks(SHRINK_AFTER_NS));
+        assert!(two.shrinks(SHRINK_AFTER_NS + 1));
+        assert!(!Locality::of(0, 0).shrinks(SHRINK_AFTER_NS + 1));
     }
 }
