@@ -57,29 +57,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.run_dir)
         .with_context(|| format!("creating run directory {}", options.run_dir.display()))?;
 
-    let mut dataplane = XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
-    for (i, source) in options.tunnel_sources.iter().enumerate() {
-        if options.tunnel_sources[..i]
-            .iter()
-            .any(|s| s.family() == source.family())
-        {
-            return Err(anyhow!(
-                "--tunnel-source {source}: one {} source prefix at most",
-                source.family().name()
-            ));
-        }
-        dataplane.set_tunnel_source(source)?;
-    }
-    dataplane.set_nodest(options.nodest);
-    for interface in &options.interfaces {
-        dataplane.attach(interface, options.xdp_mode)?;
-    }
     let (resolve_tx, resolve_rx) = mpsc::channel(64);
-    let misses = dataplane
-        .take_neigh_misses()?
-        .context("neighbour ring already taken")?;
-    let resolver = neigh::Resolver::new().context("opening a netlink socket")?;
-    tokio::spawn(neigh::serve(misses, resolver, resolve_rx));
+    let dataplane = if options.interfaces.is_empty() {
+        // VRRP alone: nothing to forward, so no program to load (and wait for the verifier).
+        None
+    } else {
+        Some(start_dataplane(&options, resolve_rx)?)
+    };
 
     let (requests_tx, mut requests) = mpsc::channel(16);
     let _server = ctl::Server::start(ctl::socket_path(&options.run_dir), requests_tx)
@@ -141,7 +125,8 @@ struct Agent {
     config: Config,
     health: Health,
     ownership: Ownership,
-    dataplane: XdpDataPlane,
+    /// `None` for VRRP alone (no `--interface`).
+    dataplane: Option<XdpDataPlane>,
     checkers: JoinSet<()>,
     resolve: mpsc::Sender<Vec<IpAddr>>,
 }
@@ -204,7 +189,10 @@ impl Agent {
     /// (still forwarding) and is logged; the next event tries again.
     fn apply(&mut self) {
         let plan = self.plan();
-        if let Err(err) = self.dataplane.apply(&plan) {
+        let Some(dataplane) = &mut self.dataplane else {
+            return;
+        };
+        if let Err(err) = dataplane.apply(&plan) {
             error!(
                 "Updating the XDP data plane: {:#}",
                 anyhow::Error::from(err)
@@ -317,7 +305,11 @@ impl Agent {
 
     fn respond(&self, request: &ctl::Request) -> ctl::Response {
         match request {
-            ctl::Request::Status => match self.dataplane.stats() {
+            ctl::Request::Status => match self
+                .dataplane
+                .as_ref()
+                .map_or(Ok(xdp::Stats::default()), XdpDataPlane::stats)
+            {
                 Ok(stats) => ctl::Response::Status(status::build(
                     &self.plan(),
                     &stats,
@@ -353,6 +345,37 @@ fn load(options: &Options) -> anyhow::Result<Config> {
         return Err(report(diags));
     }
     Ok(loaded.config)
+}
+
+/// Loads the XDP balancer, attaches it to the `--interface`s and starts resolving the next
+/// hops it asks for.
+fn start_dataplane(
+    options: &Options,
+    resolve: mpsc::Receiver<Vec<IpAddr>>,
+) -> anyhow::Result<XdpDataPlane> {
+    let mut dataplane = XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
+    for (i, source) in options.tunnel_sources.iter().enumerate() {
+        if options.tunnel_sources[..i]
+            .iter()
+            .any(|s| s.family() == source.family())
+        {
+            return Err(anyhow!(
+                "--tunnel-source {source}: one {} source prefix at most",
+                source.family().name()
+            ));
+        }
+        dataplane.set_tunnel_source(source)?;
+    }
+    dataplane.set_nodest(options.nodest);
+    for interface in &options.interfaces {
+        dataplane.attach(interface, options.xdp_mode)?;
+    }
+    let misses = dataplane
+        .take_neigh_misses()?
+        .context("neighbour ring already taken")?;
+    let resolver = neigh::Resolver::new().context("opening a netlink socket")?;
+    tokio::spawn(neigh::serve(misses, resolver, resolve));
+    Ok(dataplane)
 }
 
 /// Reports, as errors at their lines, what in `config` this xlb cannot honour: what
