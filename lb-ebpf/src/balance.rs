@@ -199,6 +199,9 @@ fn balance<const NAT_STAGE: bool>(
         }
     };
     if nat && !NAT_STAGE {
+        if new_flow {
+            maps::account_new_flow(service.id, index);
+        }
         return hand_over(ctx, Event::UnknownMethod);
     }
     // What the client sent, before any encapsulation.

@@ -106,3 +106,15 @@ pub fn account(service: u32, real: u32, bytes: u64, new_flow: bool) {
     add(&SERVICE_STATS, service, bytes, new_flow);
     add(&REAL_STATS, real, bytes, new_flow);
 }
+
+/// Accounts a new flow, without its packet, to its service and its real: for NAT flows,
+/// which the balancer schedules and the NAT stage forwards (and accounts the packet of).
+#[inline(always)]
+pub fn account_new_flow(service: u32, real: u32) {
+    for (map, index) in [(&SERVICE_STATS, service), (&REAL_STATS, real)] {
+        if let Some(c) = map.get_ptr_mut(index) {
+            // SAFETY: as in `count`.
+            unsafe { (*c).new_flows += 1 };
+        }
+    }
+}

@@ -293,6 +293,15 @@ fn the_real_answer_is_readdressed_from_the_vip_to_the_client() {
 
     let next = bed.client_sends(&client_to_vip(40001, "A"));
     assert_eq!(next.frame, director_to_real(REALS[0], 40001, "A"));
+    // Both client packets count, and one new flow: scheduled by the balancer, forwarded by
+    // the NAT stage.
+    let stats = bed.dataplane.stats().expect("stats");
+    let (_, service) = stats
+        .services
+        .iter()
+        .find(|(k, _)| k.addr == SocketAddr::from((VIP, 80)))
+        .expect("the NAT service's counters");
+    assert_eq!((service.packets, service.new_flows), (2, 1));
 }
 
 #[test]
