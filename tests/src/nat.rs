@@ -1,15 +1,19 @@
 //! The LVS-NAT topology: a client and reals on two subnets, the director between them.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::PathBuf,
 };
 
-use crate::{Child, HttpServer, Lan, Node, director, reals};
+use crate::{Child, HttpServer, Lan, Node, director, ipv6_for, reals};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const DIRECTOR_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const DIRECTOR_REAL_SIDE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 0x10);
+const VIP6_PREFIX: &str = "2001:db8:203::/64";
+/// The client's segment in IPv6; the reals' is [`ipv6_for`]'s 2001:db8:2::/64.
+const CLIENT_SIDE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0);
 const REALS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 11),
     Ipv4Addr::new(192, 0, 2, 12),
@@ -96,6 +100,37 @@ impl NatTopology {
         })
     }
 
+    /// Adds IPv6 beside IPv4 on the two-segment topology: the reals' segment is
+    /// 2001:db8:2::/64 ([`ipv6_for`] their IPv4 addresses, default route via the director),
+    /// the client's 2001:db8:1::/64 with the same host parts, and the client routes
+    /// 2001:db8:203::/64 via the director. Returns where clients connect: the VIP
+    /// 2001:db8:203::10 on port 80.
+    pub fn add_ipv6(&self) -> anyhow::Result<SocketAddr> {
+        let client_side = |v4: Ipv4Addr| {
+            let mut segments = ipv6_for(v4).segments();
+            segments[2] = CLIENT_SIDE6.segments()[2];
+            Ipv6Addr::from(segments)
+        };
+        self.director.add_ipv6(ipv6_for(DIRECTOR_REAL_SIDE), 64)?;
+        let director_client_side = client_side(DIRECTOR_CLIENT_SIDE);
+        self.director.ip(&[
+            "address",
+            "add",
+            &format!("{director_client_side}/64"),
+            "dev",
+            "eth1",
+            "nodad",
+        ])?;
+        for real in &self.reals {
+            real.add_ipv6(ipv6_for(real.addr()), 64)?;
+            real.add_route("default", IpAddr::V6(ipv6_for(DIRECTOR_REAL_SIDE)))?;
+        }
+        self.client.add_ipv6(client_side(CLIENT), 64)?;
+        self.client
+            .add_route(VIP6_PREFIX, IpAddr::V6(director_client_side))?;
+        Ok(SocketAddr::from((VIP6, VIP_PORT)))
+    }
+
     /// Starts an HTTP server on port 8080 of every real, answering with the real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
         reals::start_http_servers(&self.reals, REAL_PORT)
@@ -104,8 +139,13 @@ impl NatTopology {
     /// Starts `xlb run` on the director, attached to all its interfaces, and returns it
     /// with its run directory once the client's first request through the VIP is answered.
     pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
+        self.start_xlb_for(config, self.vip)
+    }
+
+    /// [`NatTopology::start_xlb`], waiting for an answer through `vip` instead.
+    pub fn start_xlb_for(&self, config: &str, vip: SocketAddr) -> anyhow::Result<(Child, PathBuf)> {
         director::start_xlb(&self.director, &self.interfaces, config, || {
-            self.client.http_get(self.vip)
+            self.client.http_get(vip)
         })
     }
 }

@@ -113,3 +113,40 @@ fn a_director_on_one_segment_translates_both_ways_out_of_one_interface() -> anyh
     );
     Ok(())
 }
+
+const CONFIG6: &str = "
+virtual_server 2001:db8:203::10 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 2001:db8:2::b 8080 { TCP_CHECK { connect_timeout 1 } }
+    real_server 2001:db8:2::c 8080 { TCP_CHECK { connect_timeout 1 } }
+    real_server 2001:db8:2::d 8080 { TCP_CHECK { connect_timeout 1 } }
+}
+";
+
+#[test]
+fn nat_over_ipv6_reaches_every_real_and_answers_come_back_from_the_vip() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = NatTopology::new("nat6")?;
+    let vip = topo.add_ipv6()?;
+    let _servers = topo.start_http_servers()?;
+    let (_xlb, run_dir) = topo.start_xlb_for(CONFIG6, vip)?;
+
+    let answers = topo.client.http_get_many(vip, 30)?;
+    assert_eq!(answers.failures(), []);
+    let per_server = answers.per_server();
+    assert_eq!(
+        per_server.values().copied().collect::<Vec<_>>(),
+        [10, 10, 10],
+        "{per_server:?}"
+    );
+    let status = ctl::status(&run_dir)?;
+    ensure!(
+        status.events["nat_answer"] >= 31,
+        "answers were not translated by XDP: {:?}",
+        status.events
+    );
+    Ok(())
+}
