@@ -63,8 +63,8 @@ pub enum Event {
     /// A real's answer to a NAT connection, its source rewritten back to the VIP.
     NatAnswer = 14,
     /// An ICMP error about a virtual service's flow that is not relayed to a real: no real
-    /// owns the flow (it is not, or no longer, in the flow table), or it is tunnelled (TUN),
-    /// which the NAT stage that relays errors cannot do. Passed to the kernel.
+    /// owns the flow (it is not, or no longer, in the flow table), or the error is too big
+    /// to tunnel to a TUN real. Passed to the kernel.
     IcmpUnplaced = 15,
     /// A packet of an established flow whose real was removed, under
     /// `--expire-nodest-conn drop` (IPVS's `expire_nodest_conn` 0): dropped.

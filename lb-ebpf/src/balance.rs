@@ -212,8 +212,13 @@ fn balance<const NAT_STAGE: bool>(
             Some(error) => nat::error_to_real(ctx, packet, &real, error),
             None => nat::forward(ctx, packet, &real),
         },
-        method::TUN if !NAT_STAGE => match tunnel::encapsulate(ctx, packet, &real) {
+        // The flow's packets, and in the NAT stage ICMP errors about it: tunnelled to the
+        // real, as IPVS does.
+        method::TUN => match tunnel::encapsulate(ctx, packet, &real) {
             Tunnelled::Verdict(verdict) => verdict,
+            // The error itself too big to tunnel: the kernel may still deliver it to the
+            // director.
+            Tunnelled::TooBig { .. } if NAT_STAGE => pass(Event::IcmpUnplaced),
             // An answer to the client, not traffic for the real.
             Tunnelled::TooBig {
                 family,
@@ -221,9 +226,6 @@ fn balance<const NAT_STAGE: bool>(
                 overhead,
             } => return icmp_reply::too_big(ctx, family, route_mtu, overhead),
         },
-        // Relaying it would need the tunnel in the NAT stage too, which its stack has no
-        // room for.
-        method::TUN => pass(Event::IcmpUnplaced),
         _ => {
             maps::count(Event::UnknownMethod);
             xdp_action::XDP_DROP

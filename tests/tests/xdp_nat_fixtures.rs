@@ -449,9 +449,8 @@ fn a_fragmentation_needed_about_a_dr_flow_goes_to_its_real() {
     );
 }
 
-/// Not relayed: the NAT stage, which handles ICMP errors, has no stack left for the tunnel.
 #[test]
-fn an_icmp_error_about_a_tun_flow_passes_and_is_counted() {
+fn a_fragmentation_needed_about_a_tun_flow_is_tunnelled_to_its_real() {
     let Some(bed) = Bed::new("icmp-tun") else {
         return;
     };
@@ -469,8 +468,19 @@ fn an_icmp_error_about_a_tun_flow_passes_and_is_counted() {
     );
     let error = frag_needed((mac(ROUTER), mac(LB1)), TUN_VIP, ip_packet(&answer));
     let out = bed.client_sends(&error);
-    assert_eq!((out.action, &out.frame), (XDP_PASS, &error));
-    assert_eq!(bed.event(Event::IcmpUnplaced), 1);
+    assert_eq!(out.action, XDP_REDIRECT);
+    let outer = ip_packet(&out.frame);
+    assert_eq!(out.frame[..6], mac(REALS[0]));
+    assert_eq!(
+        (outer[9], &outer[16..20]),
+        (4, &REALS[0].octets()[..]),
+        "IPIP to the real"
+    );
+    assert_eq!(
+        &outer[20..],
+        ip_packet(&error),
+        "the error, unchanged inside"
+    );
 }
 
 #[test]
