@@ -4,7 +4,7 @@
 
 use anyhow::{Context, ensure};
 use xlb::ctl;
-use xlb_testbed::{NatTopology, require_root};
+use xlb_testbed::{Answers, NatTopology, require_root};
 
 const CONFIG: &str = "
 global_defs {
@@ -32,13 +32,7 @@ fn http_through_the_vip_reaches_every_real_and_answers_come_back_from_the_vip() 
     // Only the reals' port 8080 listens: every answer was readdressed there, and came back
     // from the VIP's address and port, or the client's TCP would not have taken it.
     let answers = topo.client.http_get_many(topo.vip, 30)?;
-    assert_eq!(answers.failures(), []);
-    let per_server = answers.per_server();
-    assert_eq!(
-        per_server.values().copied().collect::<Vec<_>>(),
-        [10, 10, 10],
-        "{per_server:?}"
-    );
+    assert_spread_evenly(&answers);
 
     let mut connection = topo.client.http_connect(topo.vip)?;
     let owner = connection.get()?;
@@ -135,13 +129,7 @@ fn nat_over_ipv6_reaches_every_real_and_answers_come_back_from_the_vip() -> anyh
     let (_xlb, run_dir) = topo.start_xlb_for(CONFIG6, vip)?;
 
     let answers = topo.client.http_get_many(vip, 30)?;
-    assert_eq!(answers.failures(), []);
-    let per_server = answers.per_server();
-    assert_eq!(
-        per_server.values().copied().collect::<Vec<_>>(),
-        [10, 10, 10],
-        "{per_server:?}"
-    );
+    assert_spread_evenly(&answers);
     let status = ctl::status(&run_dir)?;
     ensure!(
         status.events["nat_answer"] >= 31,
@@ -149,4 +137,15 @@ fn nat_over_ipv6_reaches_every_real_and_answers_come_back_from_the_vip() -> anyh
         status.events
     );
     Ok(())
+}
+
+/// Every request of 30 answered, ten by each real (rr over three).
+fn assert_spread_evenly(answers: &Answers) {
+    assert_eq!(answers.failures(), []);
+    let per_server = answers.per_server();
+    assert_eq!(
+        per_server.values().copied().collect::<Vec<_>>(),
+        [10, 10, 10],
+        "{per_server:?}"
+    );
 }
