@@ -14,6 +14,7 @@ mod icmp_reply;
 mod maps;
 mod nat;
 mod persist;
+mod runtime;
 mod select;
 mod tunnel;
 
@@ -29,14 +30,3 @@ pub fn xlb(ctx: XdpContext) -> u32 {
 pub fn xlb_nat(ctx: XdpContext) -> u32 {
     balance::packet::<true>(&ctx)
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    // The verifier rejects any program with a reachable panic, so this is never called.
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

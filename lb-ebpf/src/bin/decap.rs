@@ -5,6 +5,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../runtime.rs"]
+mod runtime;
+
 // Shared with the balancer; this program reads only part of it.
 #[allow(dead_code, unused_imports)]
 #[path = "../headers.rs"]
@@ -96,13 +99,3 @@ fn strip(ctx: &XdpContext, len: usize) -> u32 {
     unsafe { eth.write(EthHdr { dst, src, proto }) };
     xdp_action::XDP_PASS
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
