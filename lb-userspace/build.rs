@@ -31,7 +31,16 @@ fn main() {
 
     let toolchain = env::var("XLB_EBPF_TOOLCHAIN").unwrap_or_else(|_| "nightly".into());
     let target_dir = out_dir.join("ebpf-target");
-    let flags = ["-Ctarget-cpu=v3", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f");
+    let flags = [
+        "-Ctarget-cpu=v3",
+        "-Cdebuginfo=2",
+        "-Clink-arg=--btf",
+        // bpf-linker asks LLVM to expand memcpy in order by default, and LLVM 22 then
+        // leaves every memset to a call of a byte-by-byte loop: a stack frame of its own
+        // on the verifier's count, and a loop on the packet path.
+        "-Clink-arg=--disable-expand-memcpy-in-order",
+    ]
+    .join("\x1f");
     let mut cargo = Command::new("rustup");
     cargo
         .args([

@@ -86,17 +86,82 @@ pub mod method {
     pub const TUN: u8 = 2;
 }
 
-/// Programs of the balancer's object that it tail-calls, by their index in `STAGES`: one
-/// program would exceed BPF's 512 bytes of stack.
+/// The balancer's programs. The entry program, attached to interfaces, forwards the packets
+/// of established flows itself and hands everything else to a stage by tail call through
+/// `STAGES`. The kernel verifies each program on its own and gives each a stack of its own,
+/// so a packet's program never carries the branches of work it does not do: a new flow's
+/// scheduler runs in that scheduler family's stage, a NAT answer in its stage.
 pub mod stage {
-    /// NAT services, the reals' answers to them, and ICMP errors about any flow.
-    pub const NAT: u32 = 0;
-    /// Its program in the object.
-    pub const NAT_PROGRAM: &str = "xlb_nat";
-}
+    use super::select;
 
-/// Entries of `STAGES`.
-pub const STAGE_COUNT: u32 = 1;
+    /// Name of the entry program in the object.
+    pub const ENTRY: &str = "xlb";
+
+    /// A program the entry (or another stage) tail-calls, by its index in `STAGES`.
+    #[repr(u32)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Stage {
+        /// The first packet of a flow a scheduling stage has just pinned, forwarded by the
+        /// service's method (the real in `NEW_FLOW`).
+        Forward = 0,
+        /// Not for a VIP: a NAT real's answer to a client, or traffic for the kernel.
+        Answer = 1,
+        /// ICMP errors about a service's flows, relayed to the flow's real.
+        Relay = 2,
+        /// The answer to a client whose packet no longer fits the route once tunnelled.
+        TooBig = 3,
+        /// New flows of rr and wrr services.
+        Ring = 4,
+        /// New flows of sh, dh and mh services.
+        Hash = 5,
+        /// New flows of the least-connection family (lc, wlc, sed, nq, fo, ovf).
+        Least = 6,
+        /// New flows of lblc and lblcr services.
+        Locality = 7,
+    }
+
+    impl Stage {
+        pub const ALL: [Stage; 8] = [
+            Stage::Forward,
+            Stage::Answer,
+            Stage::Relay,
+            Stage::TooBig,
+            Stage::Ring,
+            Stage::Hash,
+            Stage::Least,
+            Stage::Locality,
+        ];
+
+        /// Its program in the object.
+        pub const fn program(self) -> &'static str {
+            match self {
+                Stage::Forward => "xlb_forward",
+                Stage::Answer => "xlb_answer",
+                Stage::Relay => "xlb_relay",
+                Stage::TooBig => "xlb_too_big",
+                Stage::Ring => "xlb_ring",
+                Stage::Hash => "xlb_hash",
+                Stage::Least => "xlb_least",
+                Stage::Locality => "xlb_locality",
+            }
+        }
+
+        /// The stage that schedules new flows of a service whose [`super::Service::select`]
+        /// is `select`.
+        pub const fn scheduling(select: u8) -> Option<Stage> {
+            match select {
+                select::RING => Some(Stage::Ring),
+                select::SOURCE_HASH | select::DESTINATION_HASH => Some(Stage::Hash),
+                select::LEAST => Some(Stage::Least),
+                select::LOCALITY => Some(Stage::Locality),
+                _ => None,
+            }
+        }
+    }
+
+    /// Entries of `STAGES`.
+    pub const COUNT: u32 = Stage::ALL.len() as u32;
+}
 
 /// How the XDP program picks a real for a new flow.
 pub mod select {

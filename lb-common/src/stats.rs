@@ -69,10 +69,14 @@ pub enum Event {
     /// A packet of an established flow whose real was removed, under
     /// `--expire-nodest-conn drop` (IPVS's `expire_nodest_conn` 0): dropped.
     NoDest = 16,
+    /// A stage of the balancer the packet needed is not in `STAGES` (the agent fills it
+    /// before it attaches the entry program, so only a broken load leaves one out):
+    /// dropped.
+    NoStage = 17,
 }
 
 impl Event {
-    pub const COUNT: u32 = 17;
+    pub const COUNT: u32 = 18;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -92,6 +96,7 @@ impl Event {
         Event::NatAnswer,
         Event::IcmpUnplaced,
         Event::NoDest,
+        Event::NoStage,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -114,6 +119,7 @@ impl Event {
             Event::NatAnswer => "nat_answer",
             Event::IcmpUnplaced => "icmp_unplaced",
             Event::NoDest => "no_dest",
+            Event::NoStage => "no_stage",
         }
     }
 }

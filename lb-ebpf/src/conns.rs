@@ -6,12 +6,13 @@ use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use lb_common::{
     conn::{ConnState, Count, RealConns, Segment, window},
-    maps::{Flow, Service, select},
+    maps::Flow,
 };
 
 use crate::{
     headers::{self, IPPROTO_TCP},
     maps::CONNS,
+    packet::Packet,
 };
 
 /// Offset of the flags byte in a TCP header.
@@ -29,22 +30,23 @@ pub fn segment(ctx: &XdpContext, proto: u8, offset: usize) -> Segment {
     Segment::Tcp(flags)
 }
 
-/// The state of a new flow of `service` on real slot `real`, counted if the service's
-/// scheduler counts.
+/// The state of a new flow on real slot `real` that starts with `segment`, counted.
 #[inline(always)]
-pub fn start(service: &Service, real: u32, segment: Segment) -> ConnState {
-    if service.select != select::LEAST && service.select != select::LOCALITY {
-        return ConnState::Untracked;
-    }
+pub fn start(real: u32, segment: Segment) -> ConnState {
     let (state, count) = ConnState::start(segment);
     apply(real, count);
     state
 }
 
-/// Moves an established flow on by `segment`, counting the change.
+/// Moves an established flow on by its packet, counting the change. Flows of services
+/// that do not count connections are left alone without reading the packet.
 #[inline(always)]
-pub fn follow(flow: &mut Flow, segment: Segment) {
-    if let Some((state, count)) = ConnState::from_u8(flow.state).next(segment) {
+pub fn follow(ctx: &XdpContext, packet: &Packet, flow: &mut Flow) {
+    let state = ConnState::from_u8(flow.state);
+    if state == ConnState::Untracked {
+        return;
+    }
+    if let Some((state, count)) = state.next(segment(ctx, packet.flow.proto, packet.l4)) {
         flow.state = state as u8;
         apply(flow.real, count);
     }

@@ -1,4 +1,5 @@
-//! Sending a packet on to its real: the next hop from the kernel's FIB, and direct routing.
+//! Sending a packet on to its real: by its service's method, to the next hop the kernel's
+//! FIB names; and direct routing, the simplest method.
 
 use aya_ebpf::{
     EbpfContext as _,
@@ -9,16 +10,75 @@ use aya_ebpf::{
     helpers::{bpf_fib_lookup, bpf_redirect},
     programs::XdpContext,
 };
-use lb_common::{Addr, Family, maps::NeighMiss, maps::Real, stats::Event};
+use lb_common::{
+    Addr, Family,
+    maps::{NeighMiss, Real, Service, method},
+    stats::Event,
+};
 
 use crate::{
-    balance::Packet,
     headers::EthHdr,
     maps::{self, NEIGH_MISSES},
+    nat,
+    packet::{self, Packet},
+    stage::{self, NEW_FLOW},
+    tunnel::{self, Tunnelled},
 };
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
+
+/// The forwarding stage: the first packet of a flow that a scheduling stage has just
+/// pinned, sent on to the real it chose.
+#[inline(always)]
+pub fn stage(ctx: &XdpContext) -> u32 {
+    let packet = match packet::reparse(ctx) {
+        Ok(packet) => packet,
+        Err(verdict) => return verdict,
+    };
+    let Some(new) = NEW_FLOW.get(0) else {
+        return maps::drop(Event::NoStage);
+    };
+    to_real(ctx, &packet, &new.service, new.index, &new.real, true)
+}
+
+/// Sends a client's packet on to `real` (in slot `index`), which its flow is pinned to, by
+/// `service`'s method, and accounts it to both.
+///
+/// Each method is a function of its own, out of line, called from here and from nowhere
+/// else: a function's frame adds to its caller's, and a program's whole chain of frames
+/// must fit in 512 bytes.
+#[inline(always)]
+pub fn to_real(
+    ctx: &XdpContext,
+    packet: &Packet,
+    service: &Service,
+    index: u32,
+    real: &Real,
+    new_flow: bool,
+) -> u32 {
+    // What the client sent, before any encapsulation.
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    let verdict = match service.method {
+        method::DR => direct(ctx, packet, real),
+        method::NAT => nat::forward(ctx, packet, real),
+        method::TUN => match tunnel::encapsulate(ctx, packet, real) {
+            Tunnelled::Verdict(verdict) => verdict,
+            // An answer to the client, not traffic for the real.
+            Tunnelled::TooBig { family, route_mtu } => {
+                return stage::answer_too_big(ctx, family, route_mtu);
+            }
+        },
+        _ => {
+            maps::count(Event::UnknownMethod);
+            xdp_action::XDP_DROP
+        }
+    };
+    if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
+        maps::account(service.id, index, bytes, new_flow);
+    }
+    verdict
+}
 
 /// Direct routing: the IP packet is left as the client sent it (the real owns the VIP too);
 /// only the Ethernet header changes, to the real's MAC as the kernel's neighbour table
@@ -71,8 +131,10 @@ pub fn next_hop(
     flags: u32,
     tot_len: u16,
 ) -> Result<FibLookup, NoHop> {
-    // SAFETY: an all-zero `bpf_fib_lookup` is the documented "no hints" request.
-    let mut fib: FibLookup = unsafe { core::mem::zeroed() };
+    // SAFETY: an all-zero `bpf_fib_lookup` is the documented "no hints" request. Zeroed as
+    // words, which LLVM stores one by one, where `mem::zeroed` becomes a call to a
+    // byte-by-byte `memset` (a frame of its own on the stack, and 64 loop turns).
+    let mut fib: FibLookup = unsafe { core::mem::transmute([0u64; 8]) };
     fib.ifindex = ctx.ingress_ifindex() as u32;
     fib.__bindgen_anon_1.tot_len = tot_len;
     if family == Family::V6 as u8 {

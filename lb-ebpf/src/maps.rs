@@ -1,7 +1,7 @@
 //! The maps, named as `lb_common::maps::name` expects; layouts come from lb-common.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_NO_PREALLOC, xdp_action},
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
@@ -9,7 +9,7 @@ use lb_common::{
     conn::RealConns,
     maps::{
         DEFAULT_FLOWS, Flow, FlowKey, MAX_LOCALITIES, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
-        NEIGH_MISSES_BYTES, NatConn, Real, STAGE_COUNT, Service, TABLE_SIZE, VipKey,
+        NEIGH_MISSES_BYTES, NatConn, Real, Service, TABLE_SIZE, VipKey, stage,
     },
     nat::Timeouts,
     persist::{Persist, PersistKey},
@@ -58,7 +58,7 @@ pub static NAT_CONNS: LruHashMap<FlowKey, NatConn> = LruHashMap::with_max_entrie
 
 /// The programs the balancer hands packets to by tail call; the agent fills it at load.
 #[map]
-pub static STAGES: ProgramArray = ProgramArray::with_max_entries(STAGE_COUNT, 0);
+pub static STAGES: ProgramArray = ProgramArray::with_max_entries(stage::COUNT, 0);
 
 /// One entry, written by the agent before it installs any service.
 #[map]
@@ -88,6 +88,20 @@ pub fn count(event: Event) {
     }
 }
 
+/// Leaves the packet to the kernel, counted as `event`.
+#[inline(always)]
+pub fn pass(event: Event) -> u32 {
+    count(event);
+    xdp_action::XDP_PASS
+}
+
+/// Drops the packet, counted as `event`.
+#[inline(always)]
+pub fn drop(event: Event) -> u32 {
+    count(event);
+    xdp_action::XDP_DROP
+}
+
 #[inline(always)]
 fn add(map: &PerCpuArray<Counters>, index: u32, bytes: u64, new_flow: bool) {
     if let Some(c) = map.get_ptr_mut(index) {
@@ -105,16 +119,4 @@ fn add(map: &PerCpuArray<Counters>, index: u32, bytes: u64, new_flow: bool) {
 pub fn account(service: u32, real: u32, bytes: u64, new_flow: bool) {
     add(&SERVICE_STATS, service, bytes, new_flow);
     add(&REAL_STATS, real, bytes, new_flow);
-}
-
-/// Accounts a new flow, without its packet, to its service and its real: for NAT flows,
-/// which the balancer schedules and the NAT stage forwards (and accounts the packet of).
-#[inline(always)]
-pub fn account_new_flow(service: u32, real: u32) {
-    for (map, index) in [(&SERVICE_STATS, service), (&REAL_STATS, real)] {
-        if let Some(c) = map.get_ptr_mut(index) {
-            // SAFETY: as in `count`.
-            unsafe { (*c).new_flows += 1 };
-        }
-    }
 }

@@ -16,11 +16,12 @@ use lb_common::{
 };
 
 use crate::{
-    balance::{Packet, pass},
     forward,
     headers::{self, EthHdr, IPPROTO_TCP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
-    icmp::Error,
+    maps::pass,
     maps::{self, NAT_CONNS, TIMEOUTS},
+    packet::{self, Packet},
+    relay::Error,
 };
 
 /// The L4 header of a packet being rewritten.
@@ -233,11 +234,21 @@ unsafe fn touch(conn: *mut NatConn, flags: u8, now: u64) {
     }
 }
 
+/// The stage: a packet for no VIP that is a NAT real's answer goes to its client; any
+/// other is the kernel's.
+#[inline(always)]
+pub fn stage(ctx: &XdpContext) -> u32 {
+    match packet::reparse(ctx) {
+        Ok(packet) => answer(ctx, &packet).unwrap_or_else(|| pass(Event::NotVip)),
+        Err(verdict) => verdict,
+    }
+}
+
 /// A real's answer to a NAT connection, readdressed from the VIP and sent to the client;
 /// `None` when the packet is no such answer. Its [`Packet::flow`] is the real's side of the
 /// connection, which is how `NAT_CONNS` is keyed.
-#[inline(never)]
-pub fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
+#[inline(always)]
+fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     let key = &packet.flow;
     let conn = NAT_CONNS.get_ptr_mut(key)?;
     // SAFETY: plain helper call.

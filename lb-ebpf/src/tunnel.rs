@@ -15,10 +15,10 @@ use lb_common::{
 };
 
 use crate::{
-    balance::{Packet, pass},
     forward::{self, NoHop},
     headers::{self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_IPIP, IPPROTO_IPV6, Ipv4Hdr, Ipv6Hdr},
     maps::{self, TUNNEL_SOURCES},
+    packet::Packet,
 };
 
 /// TTL / hop limit of outer headers: the tunnel is a new hop-by-hop journey.
@@ -40,14 +40,18 @@ struct Inner {
 pub enum Tunnelled {
     /// Wrapped and sent on, or not: the verdict, counted.
     Verdict(u32),
-    /// Too big for the route to the real once wrapped. The caller answers the client, so
-    /// that the answer's stack frame is not stacked on this one: the verifier allows 512
-    /// bytes for a whole chain of calls.
-    TooBig {
-        family: Family,
-        route_mtu: u16,
-        overhead: u16,
-    },
+    /// Too big for the route to the real, of this MTU, once wrapped: the client is to be
+    /// answered instead.
+    TooBig { family: Family, route_mtu: u16 },
+}
+
+/// Bytes the outer header adds to a packet of `family`.
+#[inline(always)]
+pub const fn overhead(family: Family) -> u16 {
+    match family {
+        Family::V4 => Ipv4Hdr::MIN_LEN as u16,
+        Family::V6 => Ipv6Hdr::LEN as u16,
+    }
 }
 
 /// Out of line, as the other forwarding methods, so that each has its own stack frame.
@@ -59,12 +63,8 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> Tunnelled 
         Family::V4
     };
     let Some(inner) = inner(ctx, family) else {
-        return Tunnelled::Verdict(pass(Event::Truncated));
+        return Tunnelled::Verdict(maps::pass(Event::Truncated));
     };
-    let overhead = match family {
-        Family::V4 => Ipv4Hdr::MIN_LEN,
-        Family::V6 => Ipv6Hdr::LEN,
-    } as u16;
     let configured = TUNNEL_SOURCES
         .get(tunnel_source_index(family))
         .filter(|s| s.is_set());
@@ -73,14 +73,16 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> Tunnelled 
     } else {
         BPF_FIB_LOOKUP_SRC
     };
-    let hop = match forward::next_hop(ctx, &real.addr, real.family, flags, inner.len + overhead) {
+    let hop = match forward::next_hop(
+        ctx,
+        &real.addr,
+        real.family,
+        flags,
+        inner.len + overhead(family),
+    ) {
         Ok(hop) => hop,
         Err(NoHop::TooBig(route_mtu)) => {
-            return Tunnelled::TooBig {
-                family,
-                route_mtu,
-                overhead,
-            };
+            return Tunnelled::TooBig { family, route_mtu };
         }
         Err(no_hop) => return Tunnelled::Verdict(no_hop.verdict()),
     };

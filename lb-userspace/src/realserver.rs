@@ -145,7 +145,7 @@ fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
     }
     if options.mode == RealMode::Tun {
         let pin = pin_path(&options.interface)?;
-        let mut decap = Decap::load().context("loading the decapsulation program")?;
+        let (mut decap, _) = Decap::load().context("loading the decapsulation program")?;
         for vip in &options.vips {
             decap.add_vip(*vip)?;
         }

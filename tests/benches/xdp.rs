@@ -1,4 +1,5 @@
-//! XDP cost per packet, from BPF test-run: the balancer on a VIP hit (established flow and
+//! What the verifier makes of each XDP program (instructions, states, time), then XDP cost
+//! per packet, from BPF test-run: the balancer on a VIP hit (established flow and
 //! new flow; DR, TUN for IPv4 and NAT) and on a NAT answer, next to a trivial XDP_TX
 //! program measured in the same run.
 //!
@@ -31,10 +32,10 @@ use xlb::{
     config,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{XdpDataPlane, baseline::Baseline},
+        xdp::{OBJECT, XdpDataPlane, baseline::Baseline, decap},
     },
 };
-use xlb_testbed::{MacAddr, StaticNet, is_root};
+use xlb_testbed::{MacAddr, StaticNet, is_root, verifier_table, verify};
 
 const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const LB1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
@@ -125,6 +126,9 @@ fn main() -> anyhow::Result<()> {
         println!("bench xdp: SKIPPED (needs root for BPF test-run and namespaces)");
         return Ok(());
     }
+    let mut verdicts = verify(OBJECT)?;
+    verdicts.extend(verify(decap::OBJECT)?);
+    println!("{}", verifier_table(&verdicts));
     let net = StaticNet::new("bench-xdp")?;
     let lb0 = net.add_interface("lb0", LB0, 24)?;
     for real in REALS {
@@ -132,7 +136,7 @@ fn main() -> anyhow::Result<()> {
     }
     net.add_interface("lb1", LB1, 24)?;
     net.add_neighbour("lb1", CLIENT)?;
-    let mut dataplane = XdpDataPlane::load(Some(1 << 20))?;
+    let (mut dataplane, _) = XdpDataPlane::load(Some(1 << 20))?;
     let config = config::parse_str("bench.conf", &format!("{CONFIG}{}", scheduler_services()))
         .map_err(anyhow::Error::msg)?
         .config;

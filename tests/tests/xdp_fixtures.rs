@@ -270,7 +270,7 @@ impl Bed {
         }
         net.add_route("203.0.113.128/25", IpAddr::V4(GATEWAY))
             .unwrap();
-        let dataplane = XdpDataPlane::load(Some(1024)).expect("load");
+        let (dataplane, _) = XdpDataPlane::load(Some(1024)).expect("load");
         let mut bed = Self {
             net,
             dataplane,
@@ -872,7 +872,7 @@ fn decap() -> Option<Decap> {
         note_skip("xdp_fixtures", "BPF test-run needs root");
         return None;
     }
-    let mut decap = Decap::load().expect("load");
+    let (mut decap, _) = Decap::load().expect("load");
     decap.add_vip(IpAddr::V4(VIP_TUN)).unwrap();
     decap.add_vip(IpAddr::V6(VIP6_TUN)).unwrap();
     Some(decap)

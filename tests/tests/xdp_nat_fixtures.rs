@@ -130,7 +130,7 @@ impl Bed {
             .unwrap();
         net.add_ipv6_neighbour("lb0", REAL6).unwrap();
         net.add_ipv6_neighbour("lb1", CLIENT6).unwrap();
-        let mut dataplane = XdpDataPlane::load(Some(1024)).expect("load");
+        let (mut dataplane, _) = XdpDataPlane::load(Some(1024)).expect("load");
         let config = config::parse_str("nat.conf", CONFIG)
             .expect("config")
             .config;

@@ -45,8 +45,16 @@ impl Least {
         Least::Ovf,
     ];
 
-    pub fn from_u8(value: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| *l as u8 == value)
+    pub const fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(Least::Lc),
+            1 => Some(Least::Wlc),
+            2 => Some(Least::Sed),
+            3 => Some(Least::Nq),
+            4 => Some(Least::Fo),
+            5 => Some(Least::Ovf),
+            _ => None,
+        }
     }
 
     /// Whether the real may take a new flow at all.

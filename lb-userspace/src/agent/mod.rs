@@ -18,7 +18,7 @@ use tokio::{
     sync::mpsc,
     task::JoinSet,
 };
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::{health::Health, ownership::Ownership};
 use crate::{
@@ -353,7 +353,9 @@ fn start_dataplane(
     options: &Options,
     resolve: mpsc::Receiver<Vec<IpAddr>>,
 ) -> anyhow::Result<XdpDataPlane> {
-    let mut dataplane = XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
+    let (mut dataplane, report) =
+        XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
+    log_load(&report);
     for (i, source) in options.tunnel_sources.iter().enumerate() {
         if options.tunnel_sources[..i]
             .iter()
@@ -376,6 +378,30 @@ fn start_dataplane(
     let resolver = neigh::Resolver::new().context("opening a netlink socket")?;
     tokio::spawn(neigh::serve(misses, resolver, resolve));
     Ok(dataplane)
+}
+
+/// What the verifier made of the data plane: the totals at info, each program at debug.
+fn log_load(report: &xdp::load::LoadReport) {
+    let largest = report
+        .programs
+        .iter()
+        .max_by_key(|p| p.instructions)
+        .map_or_else(String::new, |p| {
+            format!(
+                ", the largest {} with {}",
+                p.program,
+                p.instructions.unwrap_or_default()
+            )
+        });
+    info!(
+        "XDP data plane loaded: {} programs verified in {:.0?}, {} instructions processed{largest}",
+        report.programs.len(),
+        report.total(),
+        report.instructions(),
+    );
+    for line in report.to_string().lines() {
+        debug!("XDP program {line}");
+    }
 }
 
 /// Reports, as errors at their lines, what in `config` this xlb cannot honour: what

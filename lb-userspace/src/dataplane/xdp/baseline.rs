@@ -3,9 +3,10 @@
 
 use aya::{Ebpf, programs::Xdp};
 
-use super::{TestRunOutcome, XdpError, test_run};
+use super::{TestRunOutcome, XdpError, load, test_run};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/baseline.o"));
+const PROGRAM: &str = "tx";
 
 /// The program that bounces every frame back unchanged, loaded.
 pub struct Baseline {
@@ -15,11 +16,7 @@ pub struct Baseline {
 impl Baseline {
     pub fn load() -> Result<Self, XdpError> {
         let mut ebpf = Ebpf::load(OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut("tx")
-            .ok_or(XdpError::Missing("tx program"))?
-            .try_into()?;
-        program.load()?;
+        load::programs(&mut ebpf, &[PROGRAM])?;
         Ok(Self { ebpf })
     }
 
@@ -27,7 +24,7 @@ impl Baseline {
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, XdpError> {
         let program: &Xdp = self
             .ebpf
-            .program("tx")
+            .program(PROGRAM)
             .ok_or(XdpError::Missing("tx program"))?
             .try_into()?;
         test_run(program, frame, None, repeat)

@@ -18,9 +18,14 @@ use lb_common::{
     maps::{DecapKey, name},
 };
 
-use super::{Mode, TestRunOutcome, XdpError, test_run};
+use super::{
+    Mode, TestRunOutcome, XdpError,
+    load::{self, LoadReport},
+    test_run,
+};
 
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/decap.o"));
+/// The decapsulation object, built from `lb-ebpf` by this crate's build script.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/decap.o"));
 const PROGRAM: &str = "decap";
 
 /// The program, loaded, with the VIPs it unwraps packets for.
@@ -30,9 +35,10 @@ pub struct Decap {
 }
 
 impl Decap {
-    pub fn load() -> Result<Self, XdpError> {
+    /// Loads the program, and says what the verifier made of it.
+    pub fn load() -> Result<(Self, LoadReport), XdpError> {
         let mut ebpf = Ebpf::load(OBJECT)?;
-        program_mut(&mut ebpf)?.load()?;
+        let report = load::programs(&mut ebpf, &[PROGRAM])?;
         let map = ebpf
             .take_map(name::DECAP_VIPS)
             .ok_or(XdpError::Missing(name::DECAP_VIPS))?;
@@ -40,7 +46,7 @@ impl Decap {
             map: name::DECAP_VIPS,
             source,
         })?;
-        Ok(Self { ebpf, vips })
+        Ok((Self { ebpf, vips }, report))
     }
 
     /// Unwraps tunnelled packets whose inner destination is `vip`.

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod decap;
 mod forwarding;
+pub mod load;
 mod maps;
 pub mod neigh;
 mod slots;
@@ -20,7 +21,9 @@ use lb_common::{
     Addr, Family, conn,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
-        select, service_flags, stage, table_base,
+        select, service_flags,
+        stage::{self, Stage},
+        table_base,
     },
     nat::Timeouts,
     persist::whole_address,
@@ -41,8 +44,8 @@ use crate::config::{ForwardMethod, LvsTimeouts, Persistence, Scheduler, Schedule
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
 
-/// Name of the balancer program in [`OBJECT`].
-const PROGRAM: &str = "xlb";
+/// Name of the balancer's entry program in [`OBJECT`], the one attached to interfaces.
+const PROGRAM: &str = stage::ENTRY;
 
 /// How the program is attached (`--xdp-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -99,6 +102,17 @@ pub enum XdpError {
     },
     #[error("the object has no {0}")]
     Missing(&'static str),
+    #[error("the object has no XDP program {0}")]
+    MissingProgram(String),
+    #[error(
+        "the kernel refused the XDP program {program} ({reason}); its verifier ended with:\n  \
+         {verifier}"
+    )]
+    Refused {
+        program: String,
+        reason: String,
+        verifier: String,
+    },
     #[error("no room for more {what}: the data plane holds at most {capacity}")]
     Full { what: &'static str, capacity: u32 },
     #[error("{service}: {reason}")]
@@ -272,29 +286,30 @@ pub struct XdpDataPlane {
 }
 
 impl XdpDataPlane {
-    /// Loads the program into the kernel, attached nowhere yet. `flows` sizes the flow
-    /// table, and the NAT connection table alike.
-    pub fn load(flows: Option<u32>) -> Result<Self, XdpError> {
+    /// Loads the balancer's programs into the kernel, attached nowhere yet, and says what
+    /// the verifier made of each. `flows` sizes the flow table, and the NAT connection
+    /// table alike.
+    pub fn load(flows: Option<u32>) -> Result<(Self, load::LoadReport), XdpError> {
         let flows = flows.unwrap_or(DEFAULT_FLOWS);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(name::FLOWS, flows)
             .map_max_entries(name::NAT_CONNS, flows)
             .load(OBJECT)?;
-        program_mut(&mut ebpf)?.load()?;
-        let nat: &mut Xdp = ebpf
-            .program_mut(stage::NAT_PROGRAM)
-            .ok_or(XdpError::Missing("NAT stage"))?
-            .try_into()?;
-        nat.load()?;
-        let nat = nat.fd()?.try_clone().map_err(|source| XdpError::Map {
-            map: name::STAGES,
-            source: aya::maps::MapError::IoError(source),
-        })?;
+        let programs: Vec<&str> = std::iter::once(PROGRAM)
+            .chain(Stage::ALL.iter().map(|stage| stage.program()))
+            .collect();
+        let report = load::programs(&mut ebpf, &programs)?;
         let mut maps = Maps::take(&mut ebpf)?;
-        maps.set_stage(stage::NAT, &nat)?;
+        for stage in Stage::ALL {
+            let program: &Xdp = ebpf
+                .program(stage.program())
+                .ok_or_else(|| XdpError::MissingProgram(stage.program().to_string()))?
+                .try_into()?;
+            maps.set_stage(stage as u32, program.fd()?)?;
+        }
         let timeouts = Timeouts::IPVS;
         maps.set_timeouts(&timeouts)?;
-        Ok(Self {
+        let plane = Self {
             ebpf,
             maps,
             services: Slots::new(MAX_SERVICES),
@@ -306,7 +321,8 @@ impl XdpDataPlane {
             interfaces: Vec::new(),
             ipv6_forwarding: false,
             nodest: Nodest::default(),
-        })
+        };
+        Ok((plane, report))
     }
 
     /// Sets what happens to flows whose real is removed, for services applied from now on.

@@ -22,6 +22,8 @@ use lb_common::{
 use crate::{
     headers::{self, ETH_P_IP, ETH_P_IPV6, EthHdr, Ipv4Hdr, Ipv6Hdr},
     maps,
+    stage::{TOO_BIG, TooBig},
+    tunnel,
 };
 
 const TTL: u8 = 64;
@@ -29,10 +31,18 @@ const TTL: u8 = 64;
 /// 32-bit field that holds the MTU.
 const ICMP_LEN: usize = 8;
 
-/// Answers the packet in `ctx`, which exceeds `route_mtu` once `overhead` bytes of tunnel
-/// header are added.
+/// The stage: answers the packet in `ctx`, which exceeds the route's MTU once tunnelled
+/// (see [`crate::stage::answer_too_big`]).
 #[inline(always)]
-pub fn too_big(ctx: &XdpContext, family: Family, route_mtu: u16, overhead: u16) -> u32 {
+pub fn stage(ctx: &XdpContext) -> u32 {
+    let Some(&TooBig {
+        family, route_mtu, ..
+    }) = TOO_BIG.get(0)
+    else {
+        return maps::drop(Event::NoStage);
+    };
+    let family = Family::from_raw(family).unwrap_or(Family::V4);
+    let overhead = tunnel::overhead(family);
     let answered = match family {
         Family::V4 => frag_needed(ctx, reported_mtu(route_mtu, overhead, false)),
         Family::V6 => packet_too_big(ctx, reported_mtu(route_mtu, overhead, true)),
@@ -42,17 +52,11 @@ pub fn too_big(ctx: &XdpContext, family: Family, route_mtu: u16, overhead: u16) 
             maps::count(Event::TooBig);
             xdp_action::XDP_TX
         }
-        None => {
-            maps::count(Event::TooBigDropped);
-            xdp_action::XDP_DROP
-        }
+        None => maps::drop(Event::TooBigDropped),
     }
 }
 
-/// Out of line, as is [`packet_too_big`]: rare paths whose buffers would otherwise add to
-/// the stack of the tunnelling path that calls them, and the verifier allows 512 bytes for
-/// a whole chain of calls.
-#[inline(never)]
+#[inline(always)]
 fn frag_needed(ctx: &XdpContext, mtu: u16) -> Option<()> {
     let eth = headers::at::<EthHdr>(ctx, 0)?;
     let ip = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN)?;
@@ -109,10 +113,9 @@ fn frag_needed(ctx: &XdpContext, mtu: u16) -> Option<()> {
     Some(())
 }
 
-/// Everything it needs after reshaping is still in the frame (the old Ethernet header
-/// just ahead of the quote, the addresses in the quote itself), so that nothing is carried
-/// across on the stack: this path's frame adds to the balancer's.
-#[inline(never)]
+/// Everything it needs after reshaping is still in the frame: the old Ethernet header just
+/// ahead of the quote, the addresses in the quote itself.
+#[inline(always)]
 fn packet_too_big(ctx: &XdpContext, mtu: u16) -> Option<()> {
     headers::at::<[u8; IPV6_QUOTE]>(ctx, EthHdr::LEN)?;
     let headers = Ipv6Hdr::LEN + ICMP_LEN;

@@ -11,31 +11,31 @@ use lb_common::{
     persist::{Persist, PersistKey},
 };
 
-use crate::{
-    maps::{PERSIST, REALS},
-    select,
-};
+use super::Scheduler;
+use crate::maps::{PERSIST, REALS};
 
-/// The real for a new flow of `service`, by its client's template or by its scheduler.
+/// The real for a new flow of `service`, by its client's template or by its scheduler `S`.
 #[inline(always)]
-pub fn choose(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
-    if service.persistence == 0 {
-        return select::choose(service, key);
-    }
-    let template_key = PersistKey::new(service.id, &key.src, &service.granularity);
+pub fn choose<S: Scheduler>(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(found) = honoured(service, &template_key, now) {
+    let template_key = (service.persistence != 0)
+        .then(|| PersistKey::new(service.id, &key.src, &service.granularity));
+    if let Some(found) = template_key.and_then(|k| honoured(service, &k, now)) {
         return Some(found);
     }
-    let (index, real) = select::choose(service, key)?;
-    let template = Persist {
-        real: index,
-        generation: real.generation,
-        seen: now,
-    };
-    // A full LRU evicts its oldest template; failing here only loses stickiness.
-    let _ = PERSIST.insert(&template_key, &template, 0);
+    // One call of the scheduler whether the service persists or not: its scans are
+    // verified once per call.
+    let (index, real) = S::choose(service, key)?;
+    if let Some(template_key) = template_key {
+        let template = Persist {
+            real: index,
+            generation: real.generation,
+            seen: now,
+        };
+        // A full LRU evicts its oldest template; failing here only loses stickiness.
+        let _ = PERSIST.insert(&template_key, &template, 0);
+    }
     Some((index, real))
 }
 

@@ -10,16 +10,50 @@ use aya_ebpf::programs::XdpContext;
 use lb_common::{
     Addr, Family,
     icmp_reply::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
-    maps::FlowKey,
+    maps::{FlowKey, method},
+    stats::Event,
 };
 
 use crate::{
-    balance::Packet,
+    balance::{self, Pin},
+    forward,
     headers::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_TCP, IPPROTO_UDP, IcmpHdr, Ipv4Hdr, Ipv6Hdr,
         Ports,
     },
+    maps, nat,
+    packet::Packet,
+    tunnel::{self, Tunnelled},
 };
+
+/// The stage: an ICMP error about a flow goes to the flow's real, the way its method
+/// reaches it; any other ICMP message, and an error about a flow no real owns, is the
+/// kernel's.
+#[inline(always)]
+pub fn stage(ctx: &XdpContext) -> u32 {
+    let Some(eth) = headers::at::<EthHdr>(ctx, 0) else {
+        return maps::pass(Event::Truncated);
+    };
+    let Some((packet, error)) = error(ctx, eth) else {
+        return maps::pass(Event::NotVip);
+    };
+    let Some(service) = balance::service(&packet.flow) else {
+        return maps::pass(Event::NotVip);
+    };
+    let Pin::Held(_, real) = balance::pinned(&packet, &service) else {
+        return maps::pass(Event::IcmpUnplaced);
+    };
+    match service.method {
+        method::DR => forward::direct(ctx, &packet, &real),
+        method::NAT => nat::error_to_real(ctx, &packet, &real, error),
+        method::TUN => match tunnel::encapsulate(ctx, &packet, &real) {
+            Tunnelled::Verdict(verdict) => verdict,
+            // The kernel may still deliver the error to the director.
+            Tunnelled::TooBig { .. } => maps::pass(Event::IcmpUnplaced),
+        },
+        _ => maps::drop(Event::UnknownMethod),
+    }
+}
 
 const ICMP_TIME_EXCEEDED: u8 = 11;
 const ICMPV6_DEST_UNREACH: u8 = 1;
@@ -37,8 +71,8 @@ pub struct Error {
 /// The flow an ICMP error is about, as a client's packet of it (its `l4` the quoted ports),
 /// and where the error's parts are; `None` when the frame is no ICMP error about a TCP or
 /// UDP packet.
-#[inline(never)]
-pub fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<(Packet, Error)> {
+#[inline(always)]
+fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<(Packet, Error)> {
     // SAFETY: the caller bounds-checked the Ethernet header.
     let (family, icmp) = match u16::from_be(unsafe { (*eth).proto }) {
         ETH_P_IP => (Family::V4, icmp_v4(ctx)?),

@@ -1,0 +1,142 @@
+//! Reading a received frame as far as balancing needs: which connection it belongs to.
+//!
+//! Every program of the balancer starts here. The frame does not change between the entry
+//! and the stage it hands it to, so a stage parses it again rather than receiving the
+//! parse: a few bounds checks cost less than carrying pointers the verifier cannot follow
+//! across a tail call.
+
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use lb_common::{
+    Addr, Family, icmp_reply::IPPROTO_ICMP, icmp_reply::IPPROTO_ICMPV6, maps::FlowKey, stats::Event,
+};
+
+use crate::{
+    headers::{
+        self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
+        Ipv6Hdr, Ports,
+    },
+    maps,
+};
+
+/// A TCP or UDP packet, as far as the balancer parsed it.
+pub struct Packet {
+    pub eth: *mut EthHdr,
+    /// Offset of the TCP or UDP header from the start of the frame.
+    pub l4: usize,
+    /// The connection, in either family, as this packet carries it.
+    pub flow: FlowKey,
+}
+
+/// What a frame is when it is no TCP or UDP packet the balancer can place.
+pub enum NoFlow {
+    /// Not IP at all (ARP, say): the kernel's, and not worth counting.
+    NotIp,
+    /// ICMP or ICMPv6, which may be an error about a flow.
+    Icmp,
+    /// Anything else: the kernel's, for this reason.
+    Pass(Event),
+}
+
+/// The frame's connection, or what the frame is instead.
+#[inline(always)]
+pub fn parse(ctx: &XdpContext) -> Result<Packet, NoFlow> {
+    let eth = headers::at::<EthHdr>(ctx, 0).ok_or(NoFlow::Pass(Event::Truncated))?;
+    // SAFETY: `at` checked that the header lies inside the packet.
+    match u16::from_be(unsafe { (*eth).proto }) {
+        ETH_P_IP => ipv4(ctx, eth),
+        ETH_P_IPV6 => ipv6(ctx, eth),
+        _ => Err(NoFlow::NotIp),
+    }
+}
+
+/// The frame's connection, in a stage the entry handed the packet to. The entry parsed the
+/// same frame, so what else it could be only needs the entry's verdict.
+#[inline(always)]
+pub fn reparse(ctx: &XdpContext) -> Result<Packet, u32> {
+    parse(ctx).map_err(|no_flow| match no_flow {
+        NoFlow::NotIp => xdp_action::XDP_PASS,
+        NoFlow::Icmp => maps::pass(Event::NotVip),
+        NoFlow::Pass(event) => maps::pass(event),
+    })
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
+    let ip = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN).ok_or(NoFlow::Pass(Event::Truncated))?;
+    // SAFETY: bounds checked by `at`; the header is only read here.
+    let ip = unsafe { &*ip };
+    let header_len = ip.header_len();
+    if header_len < Ipv4Hdr::MIN_LEN {
+        return Err(NoFlow::Pass(Event::Truncated));
+    }
+    if ip.is_fragment() {
+        return Err(NoFlow::Pass(Event::Fragment));
+    }
+    if ip.proto == IPPROTO_ICMP {
+        return Err(NoFlow::Icmp);
+    }
+    let l4 = EthHdr::LEN + header_len;
+    let flow = flow_key(
+        ctx,
+        Family::V4,
+        ip.proto,
+        Addr::from_v4_raw(ip.src),
+        Addr::from_v4_raw(ip.dst),
+        l4,
+    )?;
+    Ok(Packet { eth, l4, flow })
+}
+
+/// Only the fixed header is read: a packet whose ports lie behind extension headers is
+/// left to the kernel, counted, rather than walked with a bounded loop on every packet.
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
+    let ip = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN).ok_or(NoFlow::Pass(Event::Truncated))?;
+    // SAFETY: bounds checked by `at`; the header is only read here.
+    let ip = unsafe { &*ip };
+    match ip.next_header {
+        IPPROTO_FRAGMENT => return Err(NoFlow::Pass(Event::Fragment)),
+        IPPROTO_ICMPV6 => return Err(NoFlow::Icmp),
+        next if headers::is_ipv6_extension(next) => {
+            return Err(NoFlow::Pass(Event::ExtensionHeader));
+        }
+        _ => {}
+    }
+    let l4 = EthHdr::LEN + Ipv6Hdr::LEN;
+    let flow = flow_key(
+        ctx,
+        Family::V6,
+        ip.next_header,
+        Addr(ip.src),
+        Addr(ip.dst),
+        l4,
+    )?;
+    Ok(Packet { eth, l4, flow })
+}
+
+/// The connection a TCP or UDP packet belongs to; any other protocol is not for a VIP.
+#[inline(always)]
+fn flow_key(
+    ctx: &XdpContext,
+    family: Family,
+    proto: u8,
+    src: Addr,
+    dst: Addr,
+    l4: usize,
+) -> Result<FlowKey, NoFlow> {
+    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        return Err(NoFlow::Pass(Event::NotVip));
+    }
+    let ports = headers::at::<Ports>(ctx, l4).ok_or(NoFlow::Pass(Event::Truncated))?;
+    // SAFETY: bounds checked by `at`.
+    let ports = unsafe { &*ports };
+    Ok(FlowKey {
+        src,
+        dst,
+        sport: ports.src,
+        dport: ports.dst,
+        proto,
+        family: family as u8,
+        _pad: [0; 2],
+    })
+}
