@@ -72,13 +72,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Some(attach::start(&options, resolve_rx)?)
     };
 
-    let (vrrp, mut vrrp_events) = if config.vrrp_instances.is_empty() {
-        (None, None)
-    } else {
-        let (handle, events) = vrrp::start(&config).context("starting VRRP")?;
-        (Some(handle), Some(events))
-    };
-
     let mut agent = Agent {
         ownership: Ownership::new(&config),
         options,
@@ -93,6 +86,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .start(&transitions_tx)
         .await
         .context("applying the configuration to the XDP data plane")?;
+    // After the first plan, which needs no VRRP state (VIPs start on standby), so that a
+    // refused plan leaves no VRRP instance to stop.
+    let (vrrp, mut vrrp_events) = if agent.config.vrrp_instances.is_empty() {
+        (None, None)
+    } else {
+        let (handle, events) = vrrp::start(&agent.config).context("starting VRRP")?;
+        (Some(handle), Some(events))
+    };
 
     let (requests_tx, mut requests) = mpsc::channel(16);
     let _server = ctl::Server::start(ctl::socket_path(&agent.options.run_dir), requests_tx)
