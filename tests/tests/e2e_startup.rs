@@ -1,12 +1,13 @@
 //! How `xlb run` starts, or refuses to: READY=1 to the service manager only once it is
 //! running, with its control socket answering; RELOADING=1 and STOPPING=1 after; and for
-//! what this host or configuration lacks, exit status 1 with one line that says what.
+//! what this host or configuration lacks, exit status 1 with one line that says what (as
+//! `xlb realserver` does).
 
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use xlb::ctl;
-use xlb_testbed::{Ended, Netns, Signal, XlbRun, require_root};
+use xlb_testbed::{Ended, Netns, Signal, XlbRun, require_root, workspace_binary};
 
 /// How long xlb may take to notify what a signal asked for.
 const NOTIFIED: Duration = Duration::from_secs(10);
@@ -46,14 +47,13 @@ fn refused(ns: &Netns, config: &str, args: &[&str], under: &[&str]) -> anyhow::R
 }
 
 /// The line xlb ended with, which must be its only `xlb:` line (the rest is its log).
-fn last_line(ended: &Ended) -> anyhow::Result<&str> {
-    let errors: Vec<&str> = ended
-        .stderr
+fn last_line(stderr: &str) -> anyhow::Result<&str> {
+    let errors: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("xlb: "))
         .collect();
-    let last = ended.stderr.lines().last().context("nothing on stderr")?;
-    ensure!(errors == [last], "not one closing error line: {ended}");
+    let last = stderr.lines().last().context("nothing on stderr")?;
+    ensure!(errors == [last], "not one closing error line:\n{stderr}");
     Ok(last)
 }
 
@@ -100,7 +100,7 @@ fn a_missing_interface_is_one_line() -> anyhow::Result<()> {
     let ns = Netns::new("no-if")?;
     let ended = refused(&ns, SERVICE, &["--interface", "eth9"], &[])?;
     ensure!(
-        last_line(&ended)? == "xlb: --interface eth9: no such interface",
+        last_line(&ended.stderr)? == "xlb: --interface eth9: no such interface",
         "{ended}"
     );
     Ok(())
@@ -117,12 +117,37 @@ fn native_mode_on_a_driver_without_it_is_one_line() -> anyhow::Result<()> {
         &["--interface", "lo", "--xdp-mode", "native"],
         &[],
     )?;
-    let line = last_line(&ended)?;
+    let line = last_line(&ended.stderr)?;
     ensure!(
         line.starts_with(
             "xlb: --interface lo: its driver has no native XDP: use --xdp-mode auto or skb: "
         ),
         "{ended}"
+    );
+    Ok(())
+}
+
+/// `xlb realserver` says the same of its decapsulation program, which it loads and
+/// attaches before anything else can fail.
+#[test]
+fn realserver_native_mode_on_a_driver_without_it_is_one_line() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let ns = Netns::new("rs-native")?;
+    let mut command = ns.command(workspace_binary("xlb")?);
+    command
+        .args(["realserver", "--vip", "203.0.113.10", "--mode", "tun"])
+        .args(["--xdp-mode", "native", "--interface", "lo", "--run-dir"])
+        .arg(ns.dir().join("realserver-run"));
+    let mut realserver = ns.spawn("realserver", command)?;
+    let status = realserver.wait_for_exit(NOTIFIED)?;
+    ensure!(status.code() == Some(1), "realserver ended with {status}");
+    let stderr = realserver.stderr();
+    let line = last_line(&stderr)?;
+    ensure!(
+        line.starts_with(
+            "xlb: --interface lo: its driver has no native XDP: use --xdp-mode auto or skb: "
+        ),
+        "{stderr}"
     );
     Ok(())
 }
@@ -139,7 +164,7 @@ fn bpf_not_permitted_is_one_line() -> anyhow::Result<()> {
         &["--interface", "lo"],
         &["setpriv", "--bounding-set", "-bpf,-sys_admin,-perfmon"],
     )?;
-    let line = last_line(&ended)?;
+    let line = last_line(&ended.stderr)?;
     ensure!(
         line.starts_with("xlb: BPF is not permitted to xlb here: ")
             && line.ends_with("Operation not permitted (os error 1)"),
@@ -173,7 +198,7 @@ virtual_server 203.0.113.10 80 {
         ensure!(ended.stderr.contains(&at), "no {at:?} in: {ended}");
     }
     ensure!(
-        last_line(&ended)? == "xlb: the configuration has 2 error(s); not starting",
+        last_line(&ended.stderr)? == "xlb: the configuration has 2 error(s); not starting",
         "{ended}"
     );
     Ok(())
