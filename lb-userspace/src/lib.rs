@@ -9,4 +9,5 @@ pub mod config;
 pub mod ctl;
 pub mod dataplane;
 pub mod realserver;
+mod unsupported;
 pub mod vrrp;

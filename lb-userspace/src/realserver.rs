@@ -24,6 +24,7 @@ use crate::{
         Mode,
         decap::{self, Decap},
     },
+    unsupported,
     vrrp::netlink::{HostAddr, Rtnl, ifindex},
 };
 
@@ -124,6 +125,7 @@ fn state_path(run_dir: &Path, interface: &str) -> PathBuf {
 }
 
 fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
+    unsupported::interface_exists(&options.interface)?;
     for scope in ["all", options.interface.as_str()] {
         for (name, value) in ARP_SYSCTLS {
             let path = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{scope}/{name}"));
@@ -145,11 +147,14 @@ fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
     }
     if options.mode == RealMode::Tun {
         let pin = pin_path(&options.interface)?;
-        let (mut decap, _) = Decap::load().context("loading the decapsulation program")?;
+        let (mut decap, _) = Decap::load()
+            .map_err(|err| unsupported::load_failed(err, "loading the decapsulation program"))?;
         for vip in &options.vips {
             decap.add_vip(*vip)?;
         }
-        decap.attach_pinned(&options.interface, options.xdp_mode, &pin)?;
+        decap
+            .attach_pinned(&options.interface, options.xdp_mode, &pin)
+            .map_err(unsupported::attach_failed)?;
         state.pin = Some(pin);
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! A process a test started, which must not outlive the test.
 
 use std::{
+    fmt,
     fs::File,
     io,
     os::unix::process::CommandExt,
@@ -15,6 +16,8 @@ use nix::{
     sys::{prctl, signal::Signal},
     unistd::Pid,
 };
+
+use crate::notify::NotifySocket;
 
 /// How long a process gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -35,6 +38,9 @@ pub struct Child {
     stderr: PathBuf,
     status: Option<ExitStatus>,
     print_logs_on_drop: bool,
+    /// Where the process reports its state, if it was spawned with one; dropped after the
+    /// process is stopped, so that it can say it is stopping.
+    notify: Option<NotifySocket>,
 }
 
 impl Child {
@@ -46,7 +52,29 @@ impl Child {
     /// (a test's own thread does), never from a short-lived one such as [`Netns::run`]'s.
     ///
     /// [`Netns::run`]: crate::Netns::run
-    pub fn spawn(label: &str, mut command: Command, log_dir: &Path) -> anyhow::Result<Self> {
+    pub fn spawn(label: &str, command: Command, log_dir: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with(label, command, log_dir, None)
+    }
+
+    /// [`Child::spawn`], with a `NOTIFY_SOCKET` of its own at `log_dir/label.notify`, where
+    /// a daemon that speaks systemd's notify protocol says when it is ready
+    /// ([`Child::wait_notified`]).
+    pub fn spawn_notifying(
+        label: &str,
+        mut command: Command,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let notify = NotifySocket::bind(log_dir.join(format!("{label}.notify")))?;
+        command.env("NOTIFY_SOCKET", notify.path());
+        Self::spawn_with(label, command, log_dir, Some(notify))
+    }
+
+    fn spawn_with(
+        label: &str,
+        mut command: Command,
+        log_dir: &Path,
+        notify: Option<NotifySocket>,
+    ) -> anyhow::Result<Self> {
         let stdout = log_dir.join(format!("{label}.stdout"));
         let stderr = log_dir.join(format!("{label}.stderr"));
         let create =
@@ -77,6 +105,7 @@ impl Child {
             stderr,
             status: None,
             print_logs_on_drop: true,
+            notify,
         })
     }
 
@@ -110,6 +139,54 @@ impl Child {
                 self.pid()
             ),
         }
+    }
+
+    /// Waits at most `timeout` for the process to notify `state` (such as `READY=1`), or to
+    /// exit, whichever comes first. Either failure is an [`Ended`] that says how the
+    /// process ended and what it wrote on stderr; a process still running is stopped first.
+    pub fn wait_notified(&mut self, state: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Exit first, then the socket: whatever it sent before it exited is queued.
+            let exited = self.poll()?.is_some();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = if exited {
+                Duration::ZERO
+            } else {
+                POLL.min(left)
+            };
+            let Some(notify) = &self.notify else {
+                bail!("{} was not spawned with a notify socket", self.label);
+            };
+            if notify.received(state, wait)? {
+                return Ok(());
+            }
+            if exited {
+                return Err(self.failure(format!("{} exited before {state}", self.label)));
+            }
+            if left.is_zero() {
+                return Err(self.failure(format!(
+                    "timed out after {timeout:?} waiting for {} to notify {state}",
+                    self.label
+                )));
+            }
+        }
+    }
+
+    /// Stops the process and turns `reason`, a wait on it that failed, into an [`Ended`]
+    /// that carries its account of things; its logs are not printed again when dropped.
+    pub fn failure(&mut self, reason: impl fmt::Display) -> anyhow::Error {
+        let status = self.stop();
+        self.print_logs_on_drop = false;
+        Ended {
+            reason: reason.to_string(),
+            label: self.label.clone(),
+            pid: self.pid(),
+            status: status.map_err(|err| format!("{err:#}")),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+        .into()
     }
 
     /// Sends `signal`, e.g. SIGHUP for a reload; a no-op once the process has exited.
@@ -187,6 +264,44 @@ impl Drop for Child {
     }
 }
 
+/// A process the test needed could not be used, and how it ended: the whole diagnosis when
+/// a daemon refuses to start, which tests of those refusals read.
+#[derive(Debug)]
+pub struct Ended {
+    /// What the test was waiting for, and what happened instead.
+    pub reason: String,
+    pub label: String,
+    pub pid: u32,
+    /// How it exited, by itself or once stopped; why it would not stop otherwise.
+    pub status: Result<ExitStatus, String>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            reason,
+            label,
+            pid,
+            status,
+            stdout,
+            stderr,
+        } = self;
+        let ended = match status {
+            Ok(status) => status.to_string(),
+            Err(err) => format!("would not stop: {err}"),
+        };
+        write!(f, "{reason}\n---- {label} (pid {pid}) ended: {ended}\n")?;
+        if !stdout.is_empty() {
+            write!(f, "---- {label} stdout:\n{stdout}\n")?;
+        }
+        write!(f, "---- {label} stderr:\n{stderr}")
+    }
+}
+
+impl std::error::Error for Ended {}
+
 /// Waits at most `timeout` for `process` to exit, reaping it if it did.
 pub(crate) fn wait_timeout(
     process: &mut std::process::Child,
@@ -209,4 +324,74 @@ fn read_log(path: &Path) -> String {
     std::fs::read(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_else(|err| format!("<cannot read {}: {err}>", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory for one test's logs, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("xlb-child-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    fn ended(err: &anyhow::Error) -> &Ended {
+        err.downcast_ref::<Ended>()
+            .unwrap_or_else(|| panic!("not an Ended: {err:#}"))
+    }
+
+    #[test]
+    fn an_exit_before_the_state_ends_the_wait_with_its_stderr() {
+        let dir = Scratch::new("exit");
+        let mut child =
+            Child::spawn_notifying("early", shell("echo refused >&2; exit 3"), &dir.0).unwrap();
+        let err = child
+            .wait_notified("READY=1", Duration::from_secs(30))
+            .unwrap_err();
+        let ended = ended(&err);
+        assert_eq!(ended.reason, "early exited before READY=1");
+        assert_eq!(ended.status.as_ref().unwrap().code(), Some(3));
+        assert_eq!(ended.stderr, "refused\n");
+        assert!(
+            err.to_string().contains("---- early stderr:\nrefused\n"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_process_that_never_notifies_times_out_and_is_stopped() {
+        let dir = Scratch::new("silent");
+        let mut child = Child::spawn_notifying("silent", shell("exec sleep 60"), &dir.0).unwrap();
+        let err = child
+            .wait_notified("READY=1", Duration::from_millis(100))
+            .unwrap_err();
+        let ended = ended(&err);
+        assert_eq!(
+            ended.reason,
+            "timed out after 100ms waiting for silent to notify READY=1"
+        );
+        assert!(
+            !child.is_running().unwrap(),
+            "still running after the timeout"
+        );
+        assert_eq!(ended.status.as_ref().unwrap().code(), None, "{ended}");
+    }
 }

@@ -2,9 +2,11 @@
 //! a VRRP state change, a reload, a control request) into a new [`Plan`] and hands it to the
 //! data plane.
 
+mod attach;
 mod health;
 mod ownership;
 mod status;
+mod systemd;
 
 use std::{
     collections::HashSet,
@@ -18,16 +20,16 @@ use tokio::{
     sync::mpsc,
     task::JoinSet,
 };
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-use self::{health::Health, ownership::Ownership};
+use self::{health::Health, ownership::Ownership, systemd::Notifier};
 use crate::{
     check,
     config::{self, Config, Diagnostics, ServiceTarget, Weight},
     ctl,
     dataplane::{
         Conditions, Plan, ServiceKey,
-        xdp::{self, Mode, XdpDataPlane, neigh},
+        xdp::{self, Mode, XdpDataPlane, XdpError},
     },
     vrrp,
 };
@@ -52,7 +54,12 @@ pub struct Options {
 }
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+///
+/// Whatever start-up cannot do ends it with an error. Only once the data plane is attached,
+/// the first plan applied and VRRP and the checkers started does the control socket answer
+/// and the service manager hear READY=1: what answers is what forwards.
 pub async fn run(options: Options) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
     let config = load(&options)?;
     std::fs::create_dir_all(&options.run_dir)
         .with_context(|| format!("creating run directory {}", options.run_dir.display()))?;
@@ -62,18 +69,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         // VRRP alone: nothing to forward, so no program to load (and wait for the verifier).
         None
     } else {
-        Some(start_dataplane(&options, resolve_rx)?)
-    };
-
-    let (requests_tx, mut requests) = mpsc::channel(16);
-    let _server = ctl::Server::start(ctl::socket_path(&options.run_dir), requests_tx)
-        .context("starting the control socket")?;
-
-    let (vrrp, mut vrrp_events) = if config.vrrp_instances.is_empty() {
-        (None, None)
-    } else {
-        let (handle, events) = vrrp::start(&config).context("starting VRRP")?;
-        (Some(handle), Some(events))
+        Some(attach::start(&options, resolve_rx)?)
     };
 
     let mut agent = Agent {
@@ -86,11 +82,28 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         resolve: resolve_tx,
     };
     let (transitions_tx, mut transitions) = mpsc::channel(256);
-    agent.start(&transitions_tx).await;
+    agent
+        .start(&transitions_tx)
+        .await
+        .context("applying the configuration to the XDP data plane")?;
+    // After the first plan, which needs no VRRP state (VIPs start on standby), so that a
+    // refused plan leaves no VRRP instance to stop.
+    let (vrrp, mut vrrp_events) = if agent.config.vrrp_instances.is_empty() {
+        (None, None)
+    } else {
+        let (handle, events) = vrrp::start(&agent.config).context("starting VRRP")?;
+        (Some(handle), Some(events))
+    };
 
+    let (requests_tx, mut requests) = mpsc::channel(16);
+    let _server = ctl::Server::start(ctl::socket_path(&agent.options.run_dir), requests_tx)
+        .context("starting the control socket")?;
+    // Before READY=1, so that whoever waited for it may signal at once.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    info!("Startup complete");
+    notifier.ready();
     loop {
         tokio::select! {
             Some(transition) = transitions.recv() => agent.health_changed(transition),
@@ -98,12 +111,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             Some(pending) = requests.recv() => {
                 let _ = pending.reply.send(agent.respond(&pending.request));
             }
-            _ = hangup.recv() => agent.reload(&transitions_tx).await,
+            _ = hangup.recv() => {
+                notifier.reloading();
+                agent.reload(&transitions_tx).await;
+                notifier.ready();
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
     info!("Stopping");
+    notifier.stopping();
     if let Some(vrrp) = vrrp {
         vrrp.shutdown().await;
     }
@@ -153,8 +171,12 @@ impl Conditions for View<'_> {
 
 impl Agent {
     /// Starts the current configuration's checkers and applies it, with the verdicts the
-    /// checkers start from (reals under `alpha` start down).
-    async fn start(&mut self, transitions: &mpsc::Sender<check::Transition>) {
+    /// checkers start from (reals under `alpha` start down). A plan the data plane refuses
+    /// is left to the caller: fatal at start-up, logged on reload.
+    async fn start(
+        &mut self,
+        transitions: &mpsc::Sender<check::Transition>,
+    ) -> Result<(), XdpError> {
         let health = &self.health;
         let starting = check::spawn_all(
             &self.config,
@@ -165,7 +187,7 @@ impl Agent {
         for transition in starting {
             self.health.record(transition);
         }
-        self.apply();
+        let applied = self.apply();
         let reals: HashSet<IpAddr> = self
             .config
             .virtual_servers
@@ -173,6 +195,7 @@ impl Agent {
             .flat_map(|vs| vs.real_servers.iter().map(|rs| rs.addr.ip()))
             .collect();
         let _ = self.resolve.send(reals.into_iter().collect()).await;
+        applied
     }
 
     fn plan(&self) -> Plan {
@@ -186,17 +209,19 @@ impl Agent {
     }
 
     /// Hands the current plan to the data plane. A failure leaves the data plane as it was
-    /// (still forwarding) and is logged; the next event tries again.
-    fn apply(&mut self) {
+    /// (still forwarding).
+    fn apply(&mut self) -> Result<(), XdpError> {
         let plan = self.plan();
-        let Some(dataplane) = &mut self.dataplane else {
-            return;
-        };
-        if let Err(err) = dataplane.apply(&plan) {
-            error!(
-                "Updating the XDP data plane: {:#}",
-                anyhow::Error::from(err)
-            );
+        match &mut self.dataplane {
+            Some(dataplane) => dataplane.apply(&plan),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Agent::apply`] after an event: a failure is logged, and the next event tries again.
+    fn update(&mut self) {
+        if let Err(err) = self.apply() {
+            log_refused(err);
         }
     }
 
@@ -240,7 +265,7 @@ impl Agent {
             );
         }
         if changed.is_some() || weight_before != weight_after {
-            self.apply();
+            self.update();
         }
     }
 
@@ -279,7 +304,7 @@ impl Agent {
 
     fn vrrp_changed(&mut self, event: &vrrp::Event) {
         if self.ownership.record(event) {
-            self.apply();
+            self.update();
         }
     }
 
@@ -300,7 +325,9 @@ impl Agent {
         self.checkers.shutdown().await;
         self.config = config;
         self.health.retain(&self.config);
-        self.start(transitions).await;
+        if let Err(err) = self.start(transitions).await {
+            log_refused(err);
+        }
     }
 
     fn respond(&self, request: &ctl::Request) -> ctl::Response {
@@ -319,6 +346,14 @@ impl Agent {
             },
         }
     }
+}
+
+/// Logs a plan the data plane refused, which keeps forwarding as it was.
+fn log_refused(err: XdpError) {
+    error!(
+        "Updating the XDP data plane: {:#}",
+        anyhow::Error::from(err)
+    );
 }
 
 /// Reads the configuration and checks that the XDP data plane can honour all of it.
@@ -345,63 +380,6 @@ fn load(options: &Options) -> anyhow::Result<Config> {
         return Err(report(diags));
     }
     Ok(loaded.config)
-}
-
-/// Loads the XDP balancer, attaches it to the `--interface`s and starts resolving the next
-/// hops it asks for.
-fn start_dataplane(
-    options: &Options,
-    resolve: mpsc::Receiver<Vec<IpAddr>>,
-) -> anyhow::Result<XdpDataPlane> {
-    let (mut dataplane, report) =
-        XdpDataPlane::load(options.flows).context("loading the XDP data plane")?;
-    log_load(&report);
-    for (i, source) in options.tunnel_sources.iter().enumerate() {
-        if options.tunnel_sources[..i]
-            .iter()
-            .any(|s| s.family() == source.family())
-        {
-            return Err(anyhow!(
-                "--tunnel-source {source}: one {} source prefix at most",
-                source.family().name()
-            ));
-        }
-        dataplane.set_tunnel_source(source)?;
-    }
-    dataplane.set_nodest(options.nodest);
-    for interface in &options.interfaces {
-        dataplane.attach(interface, options.xdp_mode)?;
-    }
-    let misses = dataplane
-        .take_neigh_misses()?
-        .context("neighbour ring already taken")?;
-    let resolver = neigh::Resolver::new().context("opening a netlink socket")?;
-    tokio::spawn(neigh::serve(misses, resolver, resolve));
-    Ok(dataplane)
-}
-
-/// What the verifier made of the data plane: the totals at info, each program at debug.
-fn log_load(report: &xdp::load::LoadReport) {
-    let largest = report
-        .programs
-        .iter()
-        .max_by_key(|p| p.instructions)
-        .map_or_else(String::new, |p| {
-            format!(
-                ", the largest {} with {}",
-                p.program,
-                p.instructions.unwrap_or_default()
-            )
-        });
-    info!(
-        "XDP data plane loaded: {} programs verified in {:.0?}, {} instructions processed{largest}",
-        report.programs.len(),
-        report.total(),
-        report.instructions(),
-    );
-    for line in report.to_string().lines() {
-        debug!("XDP program {line}");
-    }
 }
 
 /// Reports, as errors at their lines, what in `config` this xlb cannot honour: what

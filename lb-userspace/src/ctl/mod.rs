@@ -2,7 +2,9 @@
 //! it is doing.
 //!
 //! One JSON request per line on a Unix socket in the run directory, one JSON reply per
-//! line. The agent answers from its own state and the data plane's counters.
+//! line. The agent answers from its own state and the data plane's counters, and opens the
+//! socket only once it is running (data plane attached, first plan applied): a status that
+//! answers is one that forwards.
 
 mod client;
 mod display;

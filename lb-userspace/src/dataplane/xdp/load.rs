@@ -110,8 +110,8 @@ fn refused(program: &str, err: ProgramError) -> XdpError {
             let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n  ");
             XdpError::Refused {
                 program: program.to_string(),
-                reason: io_error.to_string(),
                 verifier: tail,
+                source: io_error,
             }
         }
         other => XdpError::Program(other),

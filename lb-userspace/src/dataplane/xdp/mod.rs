@@ -105,13 +105,13 @@ pub enum XdpError {
     #[error("the object has no XDP program {0}")]
     MissingProgram(String),
     #[error(
-        "the kernel refused the XDP program {program} ({reason}); its verifier ended with:\n  \
+        "the kernel refused the XDP program {program}; its verifier ended with:\n  \
          {verifier}"
     )]
     Refused {
         program: String,
-        reason: String,
         verifier: String,
+        source: std::io::Error,
     },
     #[error("no room for more {what}: the data plane holds at most {capacity}")]
     Full { what: &'static str, capacity: u32 },
