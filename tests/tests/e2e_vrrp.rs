@@ -11,7 +11,7 @@
 use std::{
     fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
@@ -631,6 +631,9 @@ fn notify_script_and_fifo_report_every_change_in_order() -> anyhow::Result<()> {
         read.arg("-c")
             .arg(format!("exec cat <> {}", fifo.display()));
         let reader = segment.a.spawn("fifo", read)?;
+        // The routers write to the fifo only while it has a reader, as keepalived does:
+        // they start once the reader has it open.
+        wait_until("the fifo's reader", ELECTION, POLL, || has_reader(&fifo))?;
         let high = Instance {
             notify: Some((script, fifo)),
             ..Instance::new(3, "0.1", HIGH)
@@ -661,6 +664,17 @@ fn notify_script_and_fifo_report_every_change_in_order() -> anyhow::Result<()> {
             },
         )
     })
+}
+
+/// Whether a writer opening `fifo` now would find a reader: opening it for writing without
+/// blocking fails (with ENXIO) until one has it open.
+fn has_reader(fifo: &Path) -> anyhow::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .context("opening the fifo for writing")?;
+    Ok(())
 }
 
 /// Adverts dropped both ways make both routers master. The link heals towards the
