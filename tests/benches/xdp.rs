@@ -14,7 +14,7 @@
 //! (mh) moves against sh when a real is removed, computed from the tables user space builds.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     time::Duration,
 };
 
@@ -29,9 +29,9 @@ use lb_common::{
     },
 };
 use xlb::{
-    config,
+    config::{self, RealKey},
     dataplane::{
-        Conditions, Plan, ServiceKey,
+        Conditions, Plan,
         xdp::{OBJECT, XdpDataPlane, baseline::Baseline, decap},
     },
 };
@@ -81,7 +81,7 @@ const CALLS: u16 = 20_000;
 struct AllUp;
 
 impl Conditions for AllUp {
-    fn healthy(&self, _: &ServiceKey, _: SocketAddr) -> bool {
+    fn healthy(&self, _: &RealKey) -> bool {
         true
     }
     fn serves(&self, _: IpAddr) -> bool {

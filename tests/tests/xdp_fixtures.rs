@@ -12,7 +12,7 @@
 //!
 //! Frames arrive on `lb0`. Expected frames are built independently with etherparse.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
     Icmpv4Type, Icmpv6Type, IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header,
@@ -30,9 +30,9 @@ use lb_common::{
     tunnel::flow_hash,
 };
 use xlb::{
-    config,
+    config::{self, RealKey},
     dataplane::{
-        Conditions, Plan, ServiceKey,
+        Conditions, Plan,
         xdp::{Nodest, TestRunOutcome, XdpDataPlane, decap::Decap},
     },
 };
@@ -229,8 +229,8 @@ struct Bed {
 struct Health<F>(F);
 
 impl<F: Fn(Ipv4Addr) -> bool> Conditions for Health<F> {
-    fn healthy(&self, _: &ServiceKey, real: SocketAddr) -> bool {
-        match real.ip() {
+    fn healthy(&self, real: &RealKey) -> bool {
+        match real.addr.ip() {
             IpAddr::V4(ip) => (self.0)(ip),
             IpAddr::V6(_) => true,
         }
@@ -485,7 +485,7 @@ fn counters_follow_forwarded_traffic() {
     let (_, real) = stats
         .reals
         .iter()
-        .find(|((k, r), _)| k.addr.port() == 80 && r.ip() == REAL1)
+        .find(|(real, _)| real.service.addr.port() == 80 && real.addr.ip() == REAL1)
         .unwrap();
     assert_eq!((real.packets, real.new_flows), (2, 1));
 }

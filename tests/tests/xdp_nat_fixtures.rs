@@ -24,9 +24,9 @@ use etherparse::{
 };
 use lb_common::stats::Event;
 use xlb::{
-    config,
+    config::{self, RealKey},
     dataplane::{
-        Conditions, Plan, ServiceKey,
+        Conditions, Plan,
         xdp::{TestRunOutcome, XdpDataPlane},
     },
 };
@@ -96,7 +96,7 @@ struct Bed {
 struct AllUp;
 
 impl Conditions for AllUp {
-    fn healthy(&self, _: &ServiceKey, _: SocketAddr) -> bool {
+    fn healthy(&self, _: &RealKey) -> bool {
         true
     }
 

@@ -1,14 +1,10 @@
 //! Which reals the checkers consider up, and what weight they give them.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    net::SocketAddr,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::{
     check::{CheckId, Transition, Verdict},
-    config::{Config, ServiceTarget, Weight},
-    dataplane::ServiceKey,
+    config::{Config, RealKey, Weight},
 };
 
 /// The last verdict of every checker, per real. A real is up while none of its checkers
@@ -16,21 +12,21 @@ use crate::{
 /// checkers add, within what IPVS accepts.
 #[derive(Debug, Default)]
 pub struct Health {
-    verdicts: HashMap<(ServiceKey, SocketAddr), BTreeMap<usize, Verdict>>,
+    verdicts: HashMap<RealKey, BTreeMap<usize, Verdict>>,
 }
 
 impl Health {
-    pub fn is_up(&self, service: &ServiceKey, real: SocketAddr) -> bool {
+    pub fn is_up(&self, real: &RealKey) -> bool {
         self.verdicts
-            .get(&(*service, real))
+            .get(real)
             .is_none_or(|verdicts| verdicts.values().all(|v| v.is_up()))
     }
 
     /// `configured` with every checker's adjustment.
-    pub fn weight(&self, service: &ServiceKey, real: SocketAddr, configured: Weight) -> Weight {
+    pub fn weight(&self, real: &RealKey, configured: Weight) -> Weight {
         let delta: i64 = self
             .verdicts
-            .get(&(*service, real))
+            .get(real)
             .into_iter()
             .flat_map(|verdicts| verdicts.values())
             .map(|v| match v {
@@ -44,46 +40,33 @@ impl Health {
 
     pub fn verdict(&self, id: &CheckId) -> Option<Verdict> {
         self.verdicts
-            .get(&(id.service, id.real))
+            .get(&id.real)
             .and_then(|verdicts| verdicts.get(&id.index))
             .copied()
     }
 
     /// Records a checker's verdict; returns the real's new state when it changed.
     pub fn record(&mut self, transition: Transition) -> Option<bool> {
-        let CheckId {
-            service,
-            real,
-            index,
-        } = transition.id;
-        let was_up = self.is_up(&service, real);
+        let CheckId { real, index } = transition.id;
+        let was_up = self.is_up(&real);
         self.verdicts
-            .entry((service, real))
+            .entry(real)
             .or_default()
             .insert(index, transition.verdict);
-        let is_up = self.is_up(&service, real);
+        let is_up = self.is_up(&real);
         (was_up != is_up).then_some(is_up)
     }
 
     /// Forgets verdicts of checkers `config` no longer has.
     pub fn retain(&mut self, config: &Config) {
-        let present: HashMap<(ServiceKey, SocketAddr), usize> = config
+        let present: HashMap<RealKey, usize> = config
             .virtual_servers
             .iter()
-            .filter_map(|vs| match vs.target {
-                ServiceTarget::Addr(addr) => Some((
-                    ServiceKey {
-                        addr,
-                        protocol: vs.protocol,
-                    },
-                    vs,
-                )),
-                _ => None,
-            })
+            .filter_map(|vs| Some((vs.key()?, vs)))
             .flat_map(|(key, vs)| {
                 vs.real_servers
                     .iter()
-                    .map(move |rs| ((key, rs.addr), rs.checks.len()))
+                    .map(move |rs| (key.real(rs.addr), rs.checks.len()))
             })
             .collect();
         self.verdicts.retain(|real, verdicts| {
@@ -97,15 +80,15 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Protocol, parse_str};
+    use crate::config::{Protocol, ServiceKey, parse_str};
 
     fn id(index: usize) -> CheckId {
+        let service = ServiceKey {
+            addr: "203.0.113.10:80".parse().unwrap(),
+            protocol: Protocol::Tcp,
+        };
         CheckId {
-            service: ServiceKey {
-                addr: "203.0.113.10:80".parse().unwrap(),
-                protocol: Protocol::Tcp,
-            },
-            real: "192.0.2.11:80".parse().unwrap(),
+            real: service.real("192.0.2.11:80".parse().unwrap()),
             index,
         }
     }
@@ -129,7 +112,7 @@ mod tests {
         assert_eq!(health.record(says(1, Verdict::Down)), None);
         assert_eq!(health.record(says(0, Verdict::UP)), None);
         assert_eq!(health.record(says(1, Verdict::UP)), Some(true));
-        assert!(health.is_up(&id(0).service, id(0).real));
+        assert!(health.is_up(&id(0).real));
     }
 
     #[test]
@@ -151,11 +134,7 @@ mod tests {
     #[test]
     fn checkers_adjust_the_weight_within_bounds() {
         let mut health = Health::default();
-        let weight = |health: &Health| {
-            health
-                .weight(&id(0).service, id(0).real, Weight::new(5).unwrap())
-                .get()
-        };
+        let weight = |health: &Health| health.weight(&id(0).real, Weight::new(5).unwrap()).get();
         assert_eq!(weight(&health), 5);
         health.record(says(0, up_by(5)));
         health.record(says(1, up_by(-2)));

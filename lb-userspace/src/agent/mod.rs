@@ -8,11 +8,7 @@ mod ownership;
 mod status;
 mod systemd;
 
-use std::{
-    collections::HashSet,
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
-};
+use std::{collections::HashSet, net::IpAddr, path::PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use tokio::{
@@ -25,11 +21,11 @@ use tracing::{error, info, warn};
 use self::{health::Health, ownership::Ownership, systemd::Notifier};
 use crate::{
     check,
-    config::{self, Config, Diagnostics, ServiceTarget, Weight},
+    config::{self, Config, Diagnostics, RealKey, ServiceTarget, Weight},
     ctl,
     dataplane::{
-        Conditions, Plan, ServiceKey,
-        xdp::{self, Mode, XdpDataPlane, XdpError},
+        Conditions, Driver, DriverError, Plan, Stats,
+        xdp::{self, Mode},
     },
     vrrp,
 };
@@ -69,7 +65,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         // VRRP alone: nothing to forward, so no program to load (and wait for the verifier).
         None
     } else {
-        Some(attach::start(&options, resolve_rx)?)
+        Some(Box::new(attach::start(&options, resolve_rx)?) as Box<dyn Driver>)
     };
 
     let mut agent = Agent {
@@ -144,7 +140,7 @@ struct Agent {
     health: Health,
     ownership: Ownership,
     /// `None` for VRRP alone (no `--interface`).
-    dataplane: Option<XdpDataPlane>,
+    dataplane: Option<Box<dyn Driver>>,
     checkers: JoinSet<()>,
     resolve: mpsc::Sender<Vec<IpAddr>>,
 }
@@ -156,16 +152,16 @@ struct View<'a> {
 }
 
 impl Conditions for View<'_> {
-    fn healthy(&self, service: &ServiceKey, real: SocketAddr) -> bool {
-        self.health.is_up(service, real)
+    fn healthy(&self, real: &RealKey) -> bool {
+        self.health.is_up(real)
     }
 
     fn serves(&self, vip: IpAddr) -> bool {
         self.ownership.serves(vip)
     }
 
-    fn weight(&self, service: &ServiceKey, real: SocketAddr, configured: Weight) -> Weight {
-        self.health.weight(service, real, configured)
+    fn weight(&self, real: &RealKey, configured: Weight) -> Weight {
+        self.health.weight(real, configured)
     }
 }
 
@@ -176,7 +172,7 @@ impl Agent {
     async fn start(
         &mut self,
         transitions: &mpsc::Sender<check::Transition>,
-    ) -> Result<(), XdpError> {
+    ) -> Result<(), DriverError> {
         let health = &self.health;
         let starting = check::spawn_all(
             &self.config,
@@ -210,7 +206,7 @@ impl Agent {
 
     /// Hands the current plan to the data plane. A failure leaves the data plane as it was
     /// (still forwarding).
-    fn apply(&mut self) -> Result<(), XdpError> {
+    fn apply(&mut self) -> Result<(), DriverError> {
         let plan = self.plan();
         match &mut self.dataplane {
             Some(dataplane) => dataplane.apply(&plan),
@@ -232,11 +228,11 @@ impl Agent {
         let Some(rs) = self.real_server(&id).cloned() else {
             return;
         };
-        let service = &id.service;
-        let real = format!("[{}]:{}:{}", id.real.ip(), service.protocol, id.real.port());
-        let weight_before = self.health.weight(service, id.real, rs.weight);
+        let real = id.real;
+        let service = real.service;
+        let weight_before = self.health.weight(&real, rs.weight);
         let changed = self.health.record(transition);
-        let weight_after = self.health.weight(service, id.real, rs.weight);
+        let weight_after = self.health.weight(&real, rs.weight);
         if let Some(up) = changed {
             // keepalived's wording: inhibited reals are enabled and disabled, others
             // added and removed (xlb keeps the flows of either).
@@ -257,11 +253,7 @@ impl Agent {
                 "Changing weight from {} to {} for {}active service {real} of VS {service}",
                 weight_before.get(),
                 weight_after.get(),
-                if self.health.is_up(service, id.real) {
-                    ""
-                } else {
-                    "in"
-                }
+                if self.health.is_up(&real) { "" } else { "in" }
             );
         }
         if changed.is_some() || weight_before != weight_after {
@@ -274,12 +266,9 @@ impl Agent {
         self.config
             .virtual_servers
             .iter()
-            .filter(|vs| {
-                vs.target == ServiceTarget::Addr(id.service.addr)
-                    && vs.protocol == id.service.protocol
-            })
+            .filter(|vs| vs.key() == Some(id.real.service))
             .flat_map(|vs| &vs.real_servers)
-            .find(|rs| rs.addr == id.real)
+            .find(|rs| rs.addr == id.real.addr)
     }
 
     /// Runs a real's notify script in the background, as keepalived does.
@@ -335,7 +324,7 @@ impl Agent {
             ctl::Request::Status => match self
                 .dataplane
                 .as_ref()
-                .map_or(Ok(xdp::Stats::default()), XdpDataPlane::stats)
+                .map_or(Ok(Stats::default()), |dataplane| dataplane.stats())
             {
                 Ok(stats) => ctl::Response::Status(status::build(
                     &self.plan(),
@@ -349,11 +338,8 @@ impl Agent {
 }
 
 /// Logs a plan the data plane refused, which keeps forwarding as it was.
-fn log_refused(err: XdpError) {
-    error!(
-        "Updating the XDP data plane: {:#}",
-        anyhow::Error::from(err)
-    );
+fn log_refused(err: DriverError) {
+    error!("Updating {:#}", anyhow::Error::from(err));
 }
 
 /// Reads the configuration and checks that the XDP data plane can honour all of it.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     ctl::{RealStatus, ServiceStatus, Status},
-    dataplane::{Plan, xdp::Stats},
+    dataplane::{Plan, Stats},
 };
 
 /// Joins what the agent wants (the plan) with what the data plane counted.
@@ -28,12 +28,12 @@ pub fn build(plan: &Plan, stats: &Stats, interfaces: &[String]) -> Status {
                     healthy: real.healthy,
                     counters: stats
                         .reals
-                        .get(&(*key, real.addr))
+                        .get(&key.real(real.addr))
                         .copied()
                         .unwrap_or_default(),
                     conns: stats
                         .conns
-                        .get(&(*key, real.addr))
+                        .get(&key.real(real.addr))
                         .copied()
                         .unwrap_or_default(),
                 })

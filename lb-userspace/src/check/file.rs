@@ -21,7 +21,6 @@ const PERIOD: Duration = Duration::from_secs(1);
 
 pub struct Watcher {
     id: CheckId,
-    label: String,
     name: String,
     path: PathBuf,
     weight: TrackWeight,
@@ -30,19 +29,13 @@ pub struct Watcher {
 
 impl Watcher {
     /// A watcher of `check`'s file, with the verdict the file gives now.
-    pub fn new(
-        config: &Config,
-        check: &FileCheck,
-        id: CheckId,
-        label: String,
-    ) -> Result<Self, String> {
+    pub fn new(config: &Config, check: &FileCheck, id: CheckId) -> Result<Self, String> {
         let track = config
             .track_file(&check.track_file)
             .ok_or_else(|| format!("track_file '{}' is not defined", check.track_file))?;
         let weight = check.weight.unwrap_or(track.weight);
         Ok(Self {
             id,
-            label,
             name: track.name.clone(),
             verdict: verdict(read_track_file(&track.file), weight),
             path: track.file.clone(),
@@ -68,7 +61,7 @@ impl Watcher {
                 let change = if verdict.is_up() { "leaving" } else { "now" };
                 info!(
                     "({}): tracked file {} {change} FAULT state",
-                    self.label, self.name
+                    self.id.real, self.name
                 );
             }
             self.verdict = verdict;
@@ -159,14 +152,14 @@ mod tests {
             panic!("FILE_CHECK")
         };
         let id = CheckId {
-            service: crate::dataplane::ServiceKey {
+            real: crate::config::ServiceKey {
                 addr: "203.0.113.10:80".parse().unwrap(),
                 protocol: crate::config::Protocol::Tcp,
-            },
-            real: "192.0.2.11:80".parse().unwrap(),
+            }
+            .real("192.0.2.11:80".parse().unwrap()),
             index: 0,
         };
-        let watcher = Watcher::new(&config, check, id, "[192.0.2.11]:tcp:80".into()).unwrap();
+        let watcher = Watcher::new(&config, check, id).unwrap();
         assert_eq!(watcher.verdict(), Verdict::UP);
         let (tx, mut rx) = mpsc::channel(4);
         let task = tokio::spawn(watcher.run(tx));

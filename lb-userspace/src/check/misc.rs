@@ -12,7 +12,7 @@ use super::{
     runner::Failure,
     script::{Ending, Script},
 };
-use crate::config::{Config, MiscCheck, RealServer, VirtualServer};
+use crate::config::{Config, MiscCheck, RealServer};
 
 pub struct Probe {
     script: Script,
@@ -23,17 +23,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn new(
-        check: &MiscCheck,
-        config: &Config,
-        vs: &VirtualServer,
-        rs: &RealServer,
-    ) -> Result<Self, String> {
+    pub fn new(check: &MiscCheck, config: &Config, rs: &RealServer) -> Result<Self, String> {
         let script = Script::new(&check.command, &config.global)
             .map_err(|err| format!("misc script {}: {err}", check.command.program()))?;
         Ok(Self {
             script,
-            timeout: check.timeout.unwrap_or(vs.delay_loop),
+            timeout: check.timeout,
             dynamic: check.dynamic,
             weight: rs.weight.get(),
         })
@@ -54,7 +49,7 @@ impl Probe {
     pub fn who(&self, label: &str, id: &CheckId) -> String {
         format!(
             "Misc check for [{label} VS {}] by [{}]",
-            id.service,
+            id.real.service,
             self.script.program()
         )
     }

@@ -33,23 +33,17 @@ mod tcp;
 mod tracker;
 mod udp;
 
-use std::net::SocketAddr;
-
 use tokio::{sync::mpsc, task::JoinSet};
 use tracing::{info, warn};
 
 use self::runner::Runner;
 pub use self::tracker::{Start, Step, Tracker};
-use crate::{
-    config::{Check, Config, Diagnostics, RealServer, ServiceTarget, VirtualServer},
-    dataplane::ServiceKey,
-};
+use crate::config::{Check, Config, Diagnostics, RealKey};
 
 /// Which checker of which real a report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CheckId {
-    pub service: ServiceKey,
-    pub real: SocketAddr,
+    pub real: RealKey,
     /// Position of the checker in the real's block.
     pub index: usize,
 }
@@ -121,32 +115,25 @@ pub fn spawn_all(
 ) -> Vec<Transition> {
     let mut starting = Vec::new();
     for vs in &config.virtual_servers {
-        let ServiceTarget::Addr(addr) = vs.target else {
+        let Some(service) = vs.key() else {
             continue;
-        };
-        let service = ServiceKey {
-            addr,
-            protocol: vs.protocol,
         };
         for rs in &vs.real_servers {
             for (index, check) in rs.checks.iter().enumerate() {
                 let id = CheckId {
-                    service,
-                    real: rs.addr,
+                    real: service.real(rs.addr),
                     index,
                 };
                 let known = known(id);
                 let started = match check {
                     // Refused by `supports` before the agent starts.
                     Check::Bfd(_) => continue,
-                    Check::File(file) => {
-                        file::Watcher::new(config, file, id, label(vs, rs)).map(|watcher| {
-                            let verdict = watcher.verdict();
-                            tasks.spawn(watcher.run(events.clone()));
-                            verdict
-                        })
-                    }
-                    _ => Runner::new(config, vs, rs, check, id, known).map(|runner| {
+                    Check::File(file) => file::Watcher::new(config, file, id).map(|watcher| {
+                        let verdict = watcher.verdict();
+                        tasks.spawn(watcher.run(events.clone()));
+                        verdict
+                    }),
+                    _ => Runner::new(config, rs, check, id, known).map(|runner| {
                         let verdict = runner.verdict();
                         tasks.spawn(runner.run(events.clone()));
                         verdict
@@ -156,7 +143,7 @@ pub fn spawn_all(
                     Ok(verdict) => {
                         info!(
                             "Activating healthchecker for service {} for VS {service}",
-                            label(vs, rs)
+                            id.real
                         );
                         verdict
                     }
@@ -183,12 +170,6 @@ pub fn spawn_all(
 /// Sends a checker's new verdict; false once nobody listens.
 async fn report(events: &mpsc::Sender<Transition>, id: CheckId, verdict: Verdict) -> bool {
     events.send(Transition { id, verdict }).await.is_ok()
-}
-
-/// A real as keepalived names it in checker logs: its address with the service's
-/// protocol, `[192.0.2.11]:tcp:80`.
-fn label(vs: &VirtualServer, rs: &RealServer) -> String {
-    format!("[{}]:{}:{}", rs.addr.ip(), vs.protocol, rs.addr.port())
 }
 
 /// Random bits from the kernel, for query ids and start-up jitter.

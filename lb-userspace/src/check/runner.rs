@@ -10,7 +10,7 @@ use super::{
     CheckId, Start, Tracker, Transition, Verdict, connect::Endpoint, dns, http, misc, ping,
     random_u64, report, smtp, tcp, udp,
 };
-use crate::config::{Check, Config, RealServer, VirtualServer};
+use crate::config::{Check, Config, RealServer};
 
 /// Why a probe failed, worded for the log: what happened, and for scripts, the exit
 /// status or signal keepalived puts in parentheses.
@@ -63,18 +63,13 @@ enum Probe {
 }
 
 impl Probe {
-    fn new(
-        config: &Config,
-        vs: &VirtualServer,
-        rs: &RealServer,
-        check: &Check,
-    ) -> Result<Self, String> {
+    fn new(config: &Config, rs: &RealServer, check: &Check) -> Result<Self, String> {
         let real = rs.addr;
         Ok(match check {
             Check::Tcp(c) => Probe::Tcp(Endpoint::new(&c.connect, real, c.timing.connect_timeout)),
             Check::Http(c) => Probe::Http(http::Probe::new(c, real, false)?),
             Check::Ssl(c) => Probe::Http(http::Probe::new(c, real, true)?),
-            Check::Misc(c) => Probe::Misc(misc::Probe::new(c, config, vs, rs)?),
+            Check::Misc(c) => Probe::Misc(misc::Probe::new(c, config, rs)?),
             Check::Udp(c) => Probe::Udp(udp::Probe::new(c, real)),
             Check::Dns(c) => Probe::Dns(dns::Probe::new(c, real)?),
             Check::Ping(c) => Probe::Ping(ping::Probe::new(c, real)),
@@ -117,17 +112,16 @@ impl Runner {
     /// checker; an error says why the checker cannot run.
     pub fn new(
         config: &Config,
-        vs: &VirtualServer,
         rs: &RealServer,
         check: &Check,
         id: CheckId,
         known: Option<Verdict>,
     ) -> Result<Self, String> {
-        let probe = Probe::new(config, vs, rs, check)?;
+        let probe = Probe::new(config, rs, check)?;
         let timing = check
             .timing()
             .ok_or_else(|| format!("{} has no timing", check.keyword()))?;
-        let delay_loop = timing.delay_loop.unwrap_or(vs.delay_loop);
+        let delay_loop = timing.delay_loop;
         let start = match known {
             Some(verdict) => Start::Kept {
                 up: verdict.is_up(),
@@ -143,10 +137,10 @@ impl Runner {
         };
         Ok(Self {
             id,
-            label: super::label(vs, rs),
+            label: id.real.to_string(),
             probe,
             tracker,
-            warmup: timing.warmup.unwrap_or(delay_loop),
+            warmup: timing.warmup,
             weight_delta,
             verdict,
         })
@@ -254,7 +248,7 @@ impl Runner {
             Probe::Dns(_) => format!("DNS_CHECK ({label}) failed{after}."),
             Probe::Ping(_) => format!(
                 "ICMP CHECK on service {label} of {} failed{after}.",
-                self.id.service
+                self.id.real.service
             ),
             Probe::Smtp(_) => format!("SMTP_CHECK on service {label} failed{after}."),
         }

@@ -5,6 +5,27 @@
 //! applied last. That keeps failover and health changes cheap and flows untouched.
 
 pub mod plan;
+mod stats;
 pub mod xdp;
 
-pub use plan::{Conditions, Plan, RealPlan, ServiceKey, ServicePlan};
+use thiserror::Error;
+
+pub use plan::{Conditions, Plan, RealPlan, ServicePlan};
+pub use stats::Stats;
+
+/// What forwards the traffic of a [`Plan`]: xlb's XDP programs, or the kernel's IPVS. The
+/// agent owns one, brought up for the `--interface`s, and hands it every plan it computes.
+pub trait Driver: Send {
+    /// Makes the forwarding state what `plan` says, changing only what differs from the
+    /// plan applied last. On failure the previous state keeps forwarding.
+    fn apply(&mut self, plan: &Plan) -> Result<(), DriverError>;
+
+    /// Counters of every applied service and its reals.
+    fn stats(&self) -> Result<Stats, DriverError>;
+}
+
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error("the XDP data plane")]
+    Xdp(#[from] xdp::XdpError),
+}

@@ -2,36 +2,15 @@
 
 use std::{
     collections::BTreeMap,
-    fmt,
     net::{IpAddr, SocketAddr},
 };
 
 use serde::Serialize;
 
 use crate::config::{
-    Config, ForwardMethod, LvsTimeouts, Persistence, Protocol, Scheduler, SchedulerFlags,
-    ServiceTarget, Weight,
+    Config, ForwardMethod, LvsTimeouts, Persistence, RealKey, Scheduler, SchedulerFlags,
+    ServiceKey, Weight,
 };
-
-/// A virtual service as the data plane matches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ServiceKey {
-    pub addr: SocketAddr,
-    pub protocol: Protocol,
-}
-
-impl fmt::Display for ServiceKey {
-    /// keepalived's spelling: `[203.0.113.10]:tcp:80`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}]:{}:{}",
-            self.addr.ip(),
-            self.protocol,
-            self.addr.port()
-        )
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServicePlan {
@@ -74,12 +53,12 @@ pub struct Plan {
 /// What decides the plan besides the configuration: the agent's view of the world.
 pub trait Conditions {
     /// Whether `real` of `service` passes its checkers.
-    fn healthy(&self, service: &ServiceKey, real: SocketAddr) -> bool;
+    fn healthy(&self, real: &RealKey) -> bool;
     /// Whether this director serves `vip` now (VRRP MASTER for it, or no VRRP for it).
     fn serves(&self, vip: IpAddr) -> bool;
     /// The weight `real` of `service` has now, from its `configured` one (checkers such
     /// as MISC_CHECK's `misc_dynamic` adjust it).
-    fn weight(&self, _service: &ServiceKey, _real: SocketAddr, configured: Weight) -> Weight {
+    fn weight(&self, _real: &RealKey, configured: Weight) -> Weight {
         configured
     }
 }
@@ -91,26 +70,23 @@ impl Plan {
             .virtual_servers
             .iter()
             .filter_map(|vs| {
-                let ServiceTarget::Addr(addr) = vs.target else {
-                    return None;
-                };
-                let key = ServiceKey {
-                    addr,
-                    protocol: vs.protocol,
-                };
+                let key = vs.key()?;
                 let reals = vs
                     .real_servers
                     .iter()
-                    .map(|rs| RealPlan {
-                        addr: rs.addr,
-                        weight: conditions.weight(&key, rs.addr, rs.weight),
-                        healthy: conditions.healthy(&key, rs.addr),
+                    .map(|rs| {
+                        let real = key.real(rs.addr);
+                        RealPlan {
+                            addr: rs.addr,
+                            weight: conditions.weight(&real, rs.weight),
+                            healthy: conditions.healthy(&real),
+                        }
                     })
                     .collect();
                 Some((
                     key,
                     ServicePlan {
-                        active: conditions.serves(addr.ip()),
+                        active: conditions.serves(key.addr.ip()),
                         scheduler: vs.scheduler,
                         scheduler_flags: vs.scheduler_flags,
                         persistence: vs.persistence.clone(),
@@ -130,7 +106,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_str;
+    use crate::config::{Protocol, parse_str};
 
     #[test]
     fn down_reals_keep_their_weight_but_take_nothing_new() {
@@ -139,8 +115,8 @@ mod tests {
         let config = parse_str("t.conf", text).unwrap().config;
         struct OneDown(SocketAddr);
         impl Conditions for OneDown {
-            fn healthy(&self, _: &ServiceKey, real: SocketAddr) -> bool {
-                real != self.0
+            fn healthy(&self, real: &RealKey) -> bool {
+                real.addr != self.0
             }
             fn serves(&self, _: IpAddr) -> bool {
                 true
@@ -161,14 +137,5 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![3, 0]
         );
-    }
-
-    #[test]
-    fn keys_print_like_keepalived() {
-        let key = ServiceKey {
-            addr: "203.0.113.10:80".parse().unwrap(),
-            protocol: Protocol::Tcp,
-        };
-        assert_eq!(key.to_string(), "[203.0.113.10]:tcp:80");
     }
 }

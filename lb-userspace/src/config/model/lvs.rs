@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Command, Family, Pos, TrackWeight};
 
+/// keepalived's `delay_loop` when neither a service nor its checkers set one.
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+
 /// `virtual_server ADDRESS PORT | fwmark N | group NAME { ... }`: one IPVS service.
 #[derive(Clone, Debug, Serialize)]
 pub struct VirtualServer {
@@ -463,8 +466,8 @@ pub struct Url {
 pub struct MiscCheck {
     pub pos: Pos,
     pub command: Command,
-    /// `misc_timeout`; the check's `delay_loop` when `None`.
-    pub timeout: Option<Duration>,
+    /// `misc_timeout`, by default the check's `delay_loop`.
+    pub timeout: Duration,
     /// `misc_dynamic`: exit codes 2–255 set the weight to code − 2.
     pub dynamic: bool,
     pub timing: CheckTiming,
@@ -574,11 +577,12 @@ pub struct CheckTiming {
     pub retry: u32,
     /// `delay_before_retry`.
     pub delay_before_retry: Duration,
-    /// The checker's own `delay_loop`, overriding the service's.
-    pub delay_loop: Option<Duration>,
-    /// `warmup`: a random delay up to this before the first check; `None` is keepalived's
-    /// default, up to the checker's `delay_loop`.
-    pub warmup: Option<Duration>,
+    /// How often the checker runs: its own `delay_loop`, else its real's, else its
+    /// service's.
+    pub delay_loop: Duration,
+    /// `warmup`: a random delay up to this before the first check, by default the
+    /// checker's `delay_loop`.
+    pub warmup: Duration,
     /// `alpha`: the checker starts failed, so its real waits for a success (the checker's
     /// own setting, or the real's, or the service's).
     pub alpha: bool,
@@ -591,8 +595,8 @@ impl Default for CheckTiming {
             connect_timeout: Duration::from_secs(5),
             retry: 1,
             delay_before_retry: Duration::from_secs(1),
-            delay_loop: None,
-            warmup: None,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            warmup: DEFAULT_DELAY_LOOP,
             alpha: false,
         }
     }

@@ -7,6 +7,7 @@
 //! so consumers never re-implement keepalived's defaulting rules.
 
 mod global;
+mod identity;
 mod lvs;
 mod vrrp;
 
@@ -15,6 +16,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 pub use global::{GlobalDefs, LvsTimeouts, NotifyFifo};
+pub use identity::{RealKey, ServiceKey};
 pub use lvs::*;
 pub use vrrp::*;
 

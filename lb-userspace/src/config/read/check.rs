@@ -9,8 +9,9 @@ use super::{
 use crate::config::{
     diag::Diagnostics,
     model::{
-        BfdCheck, Check, CheckConnect, CheckTiming, DnsCheck, FileCheck, HexPattern, HttpCheck,
-        HttpProtocol, MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck, Url,
+        BfdCheck, Check, CheckConnect, CheckTiming, DEFAULT_DELAY_LOOP, DnsCheck, FileCheck,
+        HexPattern, HttpCheck, HttpProtocol, MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck,
+        Url,
     },
     tree::{Arg, Node},
 };
@@ -34,6 +35,8 @@ pub(super) struct TimingDraft {
     warmup: Option<Duration>,
     /// Only a checker's own: a real's or service's `alpha` is the real's.
     alpha: Option<bool>,
+    /// MISC_CHECK's `misc_timeout`, only a checker's own.
+    misc_timeout: Option<Duration>,
 }
 
 impl TimingDraft {
@@ -65,6 +68,7 @@ impl TimingDraft {
             delay_loop: self.delay_loop.or(above.delay_loop),
             warmup: self.warmup.or(above.warmup),
             alpha: self.alpha.or(above.alpha),
+            misc_timeout: self.misc_timeout.or(above.misc_timeout),
         }
     }
 }
@@ -89,12 +93,13 @@ pub(super) fn resolve(check: &mut Check, levels: &[&TimingDraft], inherited: &In
     // A service's own `delay_loop` is the service's; a real's or checker's overrides it.
     let delay_loop = levels[..levels.len().saturating_sub(1)]
         .iter()
-        .find_map(|l| l.delay_loop);
+        .find_map(|l| l.delay_loop)
+        .unwrap_or(inherited.delay_loop);
     let defaults = CheckTiming::default();
     let (default_retry, default_delay_before_retry) = match check {
         Check::Misc(_) => (0, defaults.delay_before_retry),
         Check::Http(_) | Check::Ssl(_) => (defaults.retry, HTTP_DELAY_BEFORE_RETRY),
-        Check::Dns(_) => (DNS_RETRY, delay_loop.unwrap_or(inherited.delay_loop)),
+        Check::Dns(_) => (DNS_RETRY, delay_loop),
         _ => (defaults.retry, defaults.delay_before_retry),
     };
     let resolved = CheckTiming {
@@ -104,7 +109,7 @@ pub(super) fn resolve(check: &mut Check, levels: &[&TimingDraft], inherited: &In
             .delay_before_retry
             .unwrap_or(default_delay_before_retry),
         delay_loop,
-        warmup: draft.warmup,
+        warmup: draft.warmup.unwrap_or(delay_loop),
         alpha: draft.alpha.unwrap_or(inherited.alpha),
     };
     let virtualhost = inherited.virtualhost;
@@ -116,7 +121,10 @@ pub(super) fn resolve(check: &mut Check, levels: &[&TimingDraft], inherited: &In
                 c.virtualhost = virtualhost.cloned();
             }
         }
-        Check::Misc(c) => c.timing = resolved,
+        Check::Misc(c) => {
+            c.timing = resolved;
+            c.timeout = draft.misc_timeout.unwrap_or(delay_loop);
+        }
         Check::Udp(c) => c.timing = resolved,
         Check::Dns(c) => c.timing = resolved,
         Check::Ping(c) => c.timing = resolved,
@@ -320,7 +328,6 @@ fn status_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
 fn misc(node: &Node, timing: &mut TimingDraft, diags: &mut Diagnostics) -> Option<Check> {
     let mut command = None;
     let mut user = None;
-    let mut timeout = None;
     let mut dynamic = false;
     for child in block(node, diags) {
         if checker_option(child, timing, diags) {
@@ -332,7 +339,7 @@ fn misc(node: &Node, timing: &mut TimingDraft, diags: &mut Diagnostics) -> Optio
                     command = command_from(child, args, diags);
                 }
             }
-            "misc_timeout" => set_some(&mut timeout, child, diags, |v| {
+            "misc_timeout" => set_some(&mut timing.misc_timeout, child, diags, |v| {
                 value::integer(v, 1, u64::from(u32::MAX)).map(Duration::from_secs)
             }),
             "misc_dynamic" => dynamic = flag(child, diags),
@@ -348,7 +355,8 @@ fn misc(node: &Node, timing: &mut TimingDraft, diags: &mut Diagnostics) -> Optio
     Some(Check::Misc(MiscCheck {
         pos: node.pos().clone(),
         command,
-        timeout,
+        // Resolved with the timing, from the checker's `delay_loop` (see `resolve`).
+        timeout: DEFAULT_DELAY_LOOP,
         dynamic,
         timing: CheckTiming::default(),
     }))

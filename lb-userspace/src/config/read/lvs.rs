@@ -16,15 +16,13 @@ use super::{
 use crate::config::{
     diag::Diagnostics,
     model::{
-        Check, Family, ForwardMethod, GroupEntry, GroupEntryKind, Persistence, Protocol, Quorum,
-        RealServer, Scheduler, SchedulerFlags, ServiceTarget, SorryServer, VirtualServer,
-        VirtualServerGroup, Weight,
+        Check, DEFAULT_DELAY_LOOP, Family, ForwardMethod, GroupEntry, GroupEntryKind, Persistence,
+        Protocol, Quorum, RealServer, Scheduler, SchedulerFlags, ServiceTarget, SorryServer,
+        VirtualServer, VirtualServerGroup, Weight,
     },
     tree::{Arg, Node},
 };
 
-/// keepalived's `delay_loop` when a service sets none.
-const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 /// IPVS's persistence timeout when only a granularity is given.
 const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
 
@@ -454,16 +452,17 @@ mod tests {
         assert_eq!(first.connect_timeout, Duration::from_secs(2));
         assert_eq!(
             first.warmup,
-            Some(Duration::from_secs(9)),
+            Duration::from_secs(9),
             "set after the reals, still applies"
         );
         assert_eq!(
-            first.delay_loop, None,
-            "the service's delay_loop is the service's"
+            first.delay_loop,
+            Duration::from_secs(10),
+            "without one of its own, a checker runs at the service's delay_loop"
         );
         let second = timing(1);
         assert_eq!(second.retry, 4);
-        assert_eq!(second.delay_loop, Some(Duration::from_secs(3)));
+        assert_eq!(second.delay_loop, Duration::from_secs(3));
     }
 
     #[test]

@@ -27,6 +27,6 @@ impl Baseline {
             .program(PROGRAM)
             .ok_or(XdpError::Missing("tx program"))?
             .try_into()?;
-        test_run(program, frame, None, repeat)
+        test_run::run(program, frame, None, repeat)
     }
 }

@@ -97,7 +97,7 @@ impl Decap {
             .program(PROGRAM)
             .ok_or(XdpError::Missing("decap program"))?
             .try_into()?;
-        test_run(program, frame, None, 1)
+        test_run::run(program, frame, None, 1)
     }
 }
 

@@ -1,257 +1,54 @@
-//! The XDP data plane: xlb's balancer program in the kernel, its maps written from a
+//! The XDP data plane: xlb's balancer programs in the kernel, their maps written from a
 //! [`Plan`].
+//!
+//! `load` brings the programs into the kernel, `encode` and `tables` turn a plan's
+//! services into the values the programs read, and [`XdpDataPlane`] writes only what
+//! changed since the last plan.
 
 pub mod baseline;
 pub mod decap;
+mod encode;
+mod error;
 mod forwarding;
 pub mod load;
 mod maps;
 pub mod neigh;
+mod options;
 mod slots;
-mod stats;
+mod tables;
+mod test_run;
 mod tunnel;
 
 use std::{collections::HashMap, net::SocketAddr};
 
-use aya::{
-    Ebpf, EbpfLoader,
-    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
-};
+use aya::{Ebpf, EbpfLoader, programs::Xdp};
 use lb_common::{
-    Addr, Family, conn,
+    Family, conn,
     maps::{
-        DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, TABLE_SIZE, VipKey, method, name,
-        select, service_flags,
+        DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, name,
         stage::{self, Stage},
         table_base,
     },
     nat::Timeouts,
-    persist::whole_address,
-    sched::{
-        self, hash,
-        least::{Least, MAX_LEAST_REALS},
-        maglev::{MaglevReal, maglev},
-    },
 };
-use thiserror::Error;
 use tracing::{debug, info};
 
+pub use self::{
+    encode::{supports, supports_reals},
+    error::XdpError,
+    options::{Mode, Nodest},
+    test_run::TestRunOutcome,
+    tunnel::TunnelPrefix,
+};
 use self::{forwarding::Forwarding, maps::Maps, slots::Slots};
-pub use self::{stats::Stats, tunnel::TunnelPrefix};
-use super::{Plan, RealPlan, ServiceKey, ServicePlan};
-use crate::config::{ForwardMethod, LvsTimeouts, Persistence, Scheduler, SchedulerFlags};
+use super::{Driver, DriverError, Plan, ServicePlan, Stats};
+use crate::config::{RealKey, ServiceKey};
 
 /// The balancer object, built from `lb-ebpf` by this crate's build script.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb-ebpf.o"));
 
 /// Name of the balancer's entry program in [`OBJECT`], the one attached to interfaces.
 const PROGRAM: &str = stage::ENTRY;
-
-/// How the program is attached (`--xdp-mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// Native when the driver supports it, generic otherwise: the kernel decides.
-    #[default]
-    Auto,
-    /// In the driver; fails where the driver has no XDP support.
-    Native,
-    /// Generic (skb) XDP: works everywhere, slower.
-    Skb,
-}
-
-impl From<Mode> for XdpMode {
-    fn from(mode: Mode) -> Self {
-        match mode {
-            Mode::Auto => XdpMode::Default,
-            Mode::Native => XdpMode::Driver,
-            Mode::Skb => XdpMode::Skb,
-        }
-    }
-}
-
-/// What happens to packets of a flow whose real was removed from its service: IPVS's
-/// `expire_nodest_conn` (`--expire-nodest-conn`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Nodest {
-    /// Scheduled again, as a new flow (`expire_nodest_conn` 1).
-    #[default]
-    Reschedule,
-    /// Dropped and counted as `no_dest` (`expire_nodest_conn` 0, IPVS's default), until the
-    /// flow table forgets the flow.
-    Drop,
-}
-
-#[derive(Debug, Error)]
-pub enum XdpError {
-    #[error("cannot load the XDP object")]
-    Load(#[from] aya::EbpfError),
-    #[error("XDP program")]
-    Program(#[from] ProgramError),
-    #[error("cannot attach to {interface} in {mode:?} mode")]
-    Attach {
-        interface: String,
-        mode: Mode,
-        #[source]
-        source: ProgramError,
-    },
-    #[error("map {map}")]
-    Map {
-        map: &'static str,
-        #[source]
-        source: aya::maps::MapError,
-    },
-    #[error("the object has no {0}")]
-    Missing(&'static str),
-    #[error("the object has no XDP program {0}")]
-    MissingProgram(String),
-    #[error(
-        "the kernel refused the XDP program {program}; its verifier ended with:\n  \
-         {verifier}"
-    )]
-    Refused {
-        program: String,
-        verifier: String,
-        source: std::io::Error,
-    },
-    #[error("no room for more {what}: the data plane holds at most {capacity}")]
-    Full { what: &'static str, capacity: u32 },
-    #[error("{service}: {reason}")]
-    Unsupported { service: ServiceKey, reason: String },
-    #[error("XDP link {path}")]
-    Link {
-        path: String,
-        #[source]
-        source: aya::programs::links::LinkError,
-    },
-    #[error("cannot pin the XDP link at {path}")]
-    Pin {
-        path: String,
-        #[source]
-        source: aya::pin::PinError,
-    },
-    #[error("cannot remove the pinned XDP link {path}")]
-    Unpin {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("enabling forwarding on {interface}")]
-    Forwarding {
-        interface: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// How the XDP program picks a service's real for a new flow, and so what its selection
-/// table holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Selection {
-    /// rr: each real with a weight once, stepped through in turn.
-    RoundRobin,
-    /// wrr: reals as often as their weights, interleaved.
-    Weighted,
-    /// sh: buckets dealt by weight, indexed by a hash of the client.
-    SourceHash,
-    /// dh: buckets dealt one per real, indexed by a hash of the destination.
-    DestinationHash,
-    /// mh: a Maglev table, indexed by a hash of the client.
-    Maglev,
-    /// The lc family: every real listed once, compared by connections per new flow.
-    Least(Least),
-    /// lblc (`replicated` false) and lblcr: listed as for the lc family, picked by wlc.
-    Locality { replicated: bool },
-}
-
-/// The program's code for `method`.
-fn method_code(method: ForwardMethod) -> u8 {
-    match method {
-        ForwardMethod::Dr => method::DR,
-        ForwardMethod::Nat => method::NAT,
-        ForwardMethod::Tun => method::TUN,
-    }
-}
-
-fn selection(scheduler: Scheduler) -> Result<Selection, String> {
-    match scheduler {
-        Scheduler::Rr => Ok(Selection::RoundRobin),
-        Scheduler::Wrr => Ok(Selection::Weighted),
-        Scheduler::Sh => Ok(Selection::SourceHash),
-        Scheduler::Dh => Ok(Selection::DestinationHash),
-        Scheduler::Mh => Ok(Selection::Maglev),
-        Scheduler::Lc => Ok(Selection::Least(Least::Lc)),
-        Scheduler::Wlc => Ok(Selection::Least(Least::Wlc)),
-        Scheduler::Sed => Ok(Selection::Least(Least::Sed)),
-        Scheduler::Nq => Ok(Selection::Least(Least::Nq)),
-        Scheduler::Fo => Ok(Selection::Least(Least::Fo)),
-        Scheduler::Ovf => Ok(Selection::Least(Least::Ovf)),
-        Scheduler::Lblc => Ok(Selection::Locality { replicated: false }),
-        Scheduler::Lblcr => Ok(Selection::Locality { replicated: true }),
-    }
-}
-
-impl Selection {
-    /// The `select` value the program dispatches on.
-    const fn select(self) -> u8 {
-        match self {
-            Selection::RoundRobin | Selection::Weighted => select::RING,
-            Selection::SourceHash | Selection::Maglev => select::SOURCE_HASH,
-            Selection::DestinationHash => select::DESTINATION_HASH,
-            Selection::Least(_) => select::LEAST,
-            Selection::Locality { .. } => select::LOCALITY,
-        }
-    }
-
-    /// The rule the lc family compares by; 0 (and unread) for the others.
-    const fn least(self) -> u8 {
-        match self {
-            Selection::Least(rule) => rule as u8,
-            Selection::Locality { .. } => Least::Wlc as u8,
-            _ => 0,
-        }
-    }
-}
-
-/// Whether the XDP program can schedule a service this way, or why not (it forwards with
-/// every `lb_kind`).
-pub fn supports(scheduler: Scheduler) -> Result<(), String> {
-    selection(scheduler).map(|_| ())
-}
-
-/// Whether the XDP program can schedule among `reals` reals with `scheduler`, or why not.
-pub fn supports_reals(scheduler: Scheduler, reals: usize) -> Result<(), String> {
-    match selection(scheduler) {
-        Ok(Selection::Least(_) | Selection::Locality { .. })
-            if reals > MAX_LEAST_REALS as usize =>
-        {
-            Err(format!(
-                "lb_algo {} compares every real for each new connection: the XDP data plane \
-             allows at most {MAX_LEAST_REALS} reals per service with it, not {reals}",
-                scheduler.name()
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The [`Service::flags`] of a service: whether it replicates (lblcr), IPVS's scheduler
-/// flags (which mean the same to sh and mh), and what becomes of flows without a real.
-fn service_flags(selection: Selection, flags: SchedulerFlags, nodest: Nodest) -> u8 {
-    let mut bits = 0;
-    if nodest == Nodest::Drop {
-        bits |= service_flags::DROP_NODEST;
-    }
-    if selection == (Selection::Locality { replicated: true }) {
-        bits |= service_flags::REPLICATED;
-    }
-    if flags.flag1 {
-        bits |= service_flags::FALLBACK;
-    }
-    if flags.flag2 {
-        bits |= service_flags::PORT;
-    }
-    bits
-}
 
 /// A service as last written to the maps.
 #[derive(Debug)]
@@ -272,7 +69,7 @@ pub struct XdpDataPlane {
     ebpf: Ebpf,
     maps: Maps,
     services: Slots<ServiceKey>,
-    reals: Slots<(ServiceKey, SocketAddr)>,
+    reals: Slots<RealKey>,
     /// Per real slot: the generation of its current occupant.
     generations: Vec<u32>,
     applied: HashMap<ServiceKey, Applied>,
@@ -388,7 +185,7 @@ impl XdpDataPlane {
 
     /// Makes the maps say what `plan` says, touching only what changed.
     pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
-        let timeouts = timeouts(&plan.timeouts);
+        let timeouts = encode::timeouts(&plan.timeouts);
         if timeouts != self.timeouts {
             self.maps.set_timeouts(&timeouts)?;
             self.timeouts = timeouts;
@@ -410,44 +207,20 @@ impl XdpDataPlane {
     }
 
     fn apply_service(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<(), XdpError> {
-        let unsupported = |reason| XdpError::Unsupported {
-            service: *key,
-            reason,
-        };
-        let method = method_code(plan.method);
-        let selection = selection(plan.scheduler).map_err(unsupported)?;
+        let selection =
+            encode::selection(plan.scheduler).map_err(|reason| XdpError::Unsupported {
+                service: *key,
+                reason,
+            })?;
         let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
         if new {
             self.maps.reset_service_stats(id)?;
         }
+        let indices = self.apply_reals(key, plan)?;
+        let table = tables::selection_table(*key, selection, plan, &indices)?;
         let previous = self.applied.get(key);
-        for addr in previous.iter().flat_map(|p| &p.reals) {
-            if !plan.reals.iter().any(|r| r.addr == *addr) {
-                release_real(&mut self.reals, &mut self.maps, key, *addr)?;
-            }
-        }
-        let mut indices = Vec::with_capacity(plan.reals.len());
-        for real in &plan.reals {
-            let (index, new) = self
-                .reals
-                .assign(&(*key, real.addr))
-                .map_err(|f| full("reals", f))?;
-            let generation = &mut self.generations[index as usize];
-            if new {
-                *generation = generation.wrapping_add(1);
-                self.maps.reset_real_stats(index)?;
-                self.maps.reset_conns(index)?;
-            }
-            // Written every time: the weight the program checks may have changed.
-            self.maps.set_real(
-                index,
-                &real_entry(real.addr, *generation, real.effective_weight()),
-            )?;
-            indices.push(index);
-        }
-
-        let table = selection_table(*key, selection, plan, &indices)?;
-        let previous = self.applied.get(key);
+        // A changed table goes to the slot the program is not reading; the switch is the
+        // service value's update below.
         let slot = match previous {
             Some(p) if p.table == table => p.slot,
             Some(p) => 1 - p.slot,
@@ -456,27 +229,24 @@ impl XdpDataPlane {
         if previous.is_none_or(|p| p.table != table) {
             self.maps.write_table(table_base(id, slot), &table)?;
         }
-        let value = Service {
+        let value = encode::service_value(
             id,
-            table: table_base(id, slot),
-            table_len: table.len() as u32,
-            method,
-            select: selection.select(),
-            flags: service_flags(selection, plan.scheduler_flags, self.nodest),
-            least: selection.least(),
-            persistence: persistence_secs(plan.persistence.as_ref()),
-            granularity: granularity(key, plan.persistence.as_ref()),
-        };
+            (table_base(id, slot), table.len() as u32),
+            key,
+            plan,
+            selection,
+            self.nodest,
+        );
         let installed = previous.is_some_and(|p| p.installed);
         if plan.active && (!installed || previous.is_some_and(|p| p.value != value)) {
-            self.maps.set_service(&vip_key(key), &value)?;
+            self.maps.set_service(&encode::vip_key(key), &value)?;
             debug!(
                 "{key}: {} reals, selection table of {}",
                 indices.len(),
                 table.len()
             );
         } else if !plan.active && installed {
-            self.maps.remove_service(&vip_key(key))?;
+            self.maps.remove_service(&encode::vip_key(key))?;
             debug!("{key}: standing by");
         }
         let reals = plan.reals.iter().map(|r| r.addr).collect();
@@ -493,13 +263,44 @@ impl XdpDataPlane {
         Ok(())
     }
 
+    /// Gives `plan`'s reals of service `key` their slots in `REALS` (freeing those of reals
+    /// that left it) and writes their entries; returns their slots in the plan's order.
+    fn apply_reals(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<Vec<u32>, XdpError> {
+        let previous = self.applied.get(key);
+        for addr in previous.iter().flat_map(|p| &p.reals) {
+            if !plan.reals.iter().any(|r| r.addr == *addr) {
+                release_real(&mut self.reals, &mut self.maps, key.real(*addr))?;
+            }
+        }
+        let mut indices = Vec::with_capacity(plan.reals.len());
+        for real in &plan.reals {
+            let (index, new) = self
+                .reals
+                .assign(&key.real(real.addr))
+                .map_err(|f| full("reals", f))?;
+            let generation = &mut self.generations[index as usize];
+            if new {
+                *generation = generation.wrapping_add(1);
+                self.maps.reset_real_stats(index)?;
+                self.maps.reset_conns(index)?;
+            }
+            // Written every time: the weight the program checks may have changed.
+            self.maps.set_real(
+                index,
+                &encode::real_entry(real.addr, *generation, real.effective_weight()),
+            )?;
+            indices.push(index);
+        }
+        Ok(indices)
+    }
+
     fn remove_service(&mut self, key: &ServiceKey) -> Result<(), XdpError> {
         let Some(applied) = self.applied.remove(key) else {
             return Ok(());
         };
-        self.maps.remove_service(&vip_key(key))?;
+        self.maps.remove_service(&encode::vip_key(key))?;
         for addr in applied.reals {
-            release_real(&mut self.reals, &mut self.maps, key, addr)?;
+            release_real(&mut self.reals, &mut self.maps, key.real(addr))?;
         }
         self.services.release(key);
         Ok(())
@@ -507,7 +308,7 @@ impl XdpDataPlane {
 
     /// Counters of every applied service and its reals, summed over CPUs.
     pub fn stats(&self) -> Result<Stats, XdpError> {
-        let window = conn::window(monotonic_ns());
+        let window = conn::window(clock_ns());
         let mut stats = Stats {
             events: self.maps.events()?,
             ..Stats::default()
@@ -517,13 +318,10 @@ impl XdpDataPlane {
                 .services
                 .insert(*key, self.maps.service_stats(applied.value.id)?);
             for addr in &applied.reals {
-                if let Some(index) = self.reals.get(&(*key, *addr)) {
-                    stats
-                        .reals
-                        .insert((*key, *addr), self.maps.real_stats(index)?);
-                    stats
-                        .conns
-                        .insert((*key, *addr), self.maps.conns(index, window)?);
+                let real = key.real(*addr);
+                if let Some(index) = self.reals.get(&real) {
+                    stats.reals.insert(real, self.maps.real_stats(index)?);
+                    stats.conns.insert(real, self.maps.conns(index, window)?);
                 }
             }
         }
@@ -546,7 +344,7 @@ impl XdpDataPlane {
             .program(PROGRAM)
             .ok_or(XdpError::Missing("balancer program"))?
             .try_into()?;
-        test_run(program, frame, ingress, repeat)
+        test_run::run(program, frame, ingress, repeat)
     }
 
     /// The ring of next hops the program could not resolve, for the agent to drain; `None`
@@ -560,78 +358,14 @@ impl XdpDataPlane {
     }
 }
 
-/// `persistence_timeout` as the program reads it: whole seconds, at least one; 0 for none.
-fn persistence_secs(persistence: Option<&Persistence>) -> u32 {
-    persistence.map_or(0, |p| {
-        u32::try_from(p.timeout.as_secs())
-            .unwrap_or(u32::MAX)
-            .max(1)
-    })
-}
-
-/// The mask a service applies to clients for persistence: `persistence_granularity`, or
-/// the whole address.
-fn granularity(key: &ServiceKey, persistence: Option<&Persistence>) -> Addr {
-    persistence
-        .and_then(|p| p.granularity)
-        .map_or_else(|| whole_address(Family::of(&key.addr.ip())), Addr::from)
-}
-
-/// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid place for the kernel to write the time to; the monotonic
-    // clock always exists, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
-/// The result of [`XdpDataPlane::test_run`].
-#[derive(Debug)]
-pub struct TestRunOutcome {
-    /// The XDP action (`XDP_PASS` = 2, `XDP_TX` = 3, ...).
-    pub action: u32,
-    pub frame: Vec<u8>,
-    /// Average time per run, as the kernel measured it.
-    pub duration: std::time::Duration,
-}
-
-fn test_run(
-    program: &Xdp,
-    frame: &[u8],
-    ingress: Option<u32>,
-    repeat: u32,
-) -> Result<TestRunOutcome, XdpError> {
-    // Room for the frame to grow (encapsulation) without the kernel refusing to copy it out.
-    let mut out = vec![0u8; frame.len() + 256];
-    let context = ingress.map(|ifindex| xdp_md(frame.len(), ifindex));
-    let result = program.test_run(TestRunOptions {
-        data_in: Some(frame),
-        data_out: Some(&mut out),
-        ctx_in: context.as_ref().map(|c| c.as_slice()),
-        repeat,
-        ..TestRunOptions::default()
-    })?;
-    out.truncate(result.data_size_out as usize);
-    Ok(TestRunOutcome {
-        action: result.return_value,
-        frame: out,
-        duration: result.duration,
-    })
-}
-
-/// `struct xdp_md` as test-run takes it: the frame spans the whole input (data 0, data_end
-/// its length, no metadata) and arrived on `ifindex`, queue 0.
-fn xdp_md(frame_len: usize, ifindex: u32) -> [u8; 24] {
-    let fields = [0, frame_len as u32, 0, ifindex, 0, 0];
-    let mut bytes = [0u8; 24];
-    for (chunk, field) in bytes.chunks_exact_mut(4).zip(fields) {
-        chunk.copy_from_slice(&field.to_ne_bytes());
+impl Driver for XdpDataPlane {
+    fn apply(&mut self, plan: &Plan) -> Result<(), DriverError> {
+        Ok(XdpDataPlane::apply(self, plan)?)
     }
-    bytes
+
+    fn stats(&self) -> Result<Stats, DriverError> {
+        Ok(XdpDataPlane::stats(self)?)
+    }
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
@@ -649,187 +383,24 @@ fn full(what: &'static str, full: slots::Full) -> XdpError {
 }
 
 fn release_real(
-    reals: &mut Slots<(ServiceKey, SocketAddr)>,
+    reals: &mut Slots<RealKey>,
     maps: &mut Maps,
-    key: &ServiceKey,
-    addr: SocketAddr,
+    real: RealKey,
 ) -> Result<(), XdpError> {
-    if let Some(index) = reals.release(&(*key, addr)) {
+    if let Some(index) = reals.release(&real) {
         maps.set_real(index, &Real::default())?;
     }
     Ok(())
 }
 
-fn vip_key(key: &ServiceKey) -> VipKey {
-    let ip = key.addr.ip();
-    VipKey::new(
-        Addr::from(ip),
-        Family::of(&ip),
-        key.addr.port(),
-        key.protocol.number(),
-    )
-}
-
-fn timeouts(config: &LvsTimeouts) -> Timeouts {
-    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    Timeouts {
-        tcp: nanos(config.tcp),
-        tcp_fin: nanos(config.tcp_fin),
-        udp: nanos(config.udp),
-    }
-}
-
-fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
-    let ip = addr.ip();
-    Real {
-        addr: Addr::from(ip),
-        port: addr.port().to_be(),
-        family: Family::of(&ip) as u8,
-        flags: Real::PRESENT,
-        generation,
-        weight,
-    }
-}
-
-/// The service's selection table as real slots: the order the program walks (rr, wrr), the
-/// buckets it hashes into (sh, dh, mh), or the reals it compares (the lc family, which
-/// reads their weights from `REALS`).
-///
-/// Hash tables are built over the reals that are up, as keepalived leaves a failed real out
-/// of IPVS; a real of weight 0 still holds its sh and dh buckets, as in IPVS, and refuses
-/// the clients that hash to it unless the service falls back.
-fn selection_table(
-    key: ServiceKey,
-    selection: Selection,
-    plan: &ServicePlan,
-    indices: &[u32],
-) -> Result<Vec<u32>, XdpError> {
-    let unsupported = |reason| XdpError::Unsupported {
-        service: key,
-        reason,
+/// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
+fn clock_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // Positions in `plan.reals` of the reals a table is built over, and their weights.
-    let over = |weight: fn(&RealPlan) -> Option<u32>| -> (Vec<usize>, Vec<u32>) {
-        plan.reals
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| weight(r).map(|w| (i, w)))
-            .unzip()
-    };
-    let ring = |r: &RealPlan| Some(r.effective_weight());
-    let hashed = |r: &RealPlan| r.healthy.then_some(r.weight.get());
-    let mut positions = vec![0u32; TABLE_SIZE as usize];
-    let buckets = &mut positions[..sched::HASH_TABLE_LEN];
-    let (listed, built) = match selection {
-        Selection::Least(_) | Selection::Locality { .. } => {
-            supports_reals(plan.scheduler, plan.reals.len()).map_err(unsupported)?;
-            return Ok(indices.to_vec());
-        }
-        Selection::RoundRobin => {
-            let (listed, weights) = over(ring);
-            (listed, sched::round_robin(&weights, &mut positions))
-        }
-        Selection::Weighted => {
-            let (listed, weights) = over(ring);
-            (
-                listed,
-                sched::weighted_round_robin(&weights, &mut positions),
-            )
-        }
-        Selection::SourceHash => {
-            let (listed, weights) = over(hashed);
-            (listed, hash::source_hash(&weights, buckets))
-        }
-        Selection::DestinationHash => {
-            let (listed, weights) = over(hashed);
-            (listed, hash::destination_hash(&weights, buckets))
-        }
-        Selection::Maglev => {
-            let (listed, weights) = over(hashed);
-            let reals: Vec<MaglevReal> = listed
-                .iter()
-                .zip(&weights)
-                .map(|(i, weight)| {
-                    let addr = plan.reals[*i].addr;
-                    MaglevReal {
-                        addr: Addr::from(addr.ip()),
-                        port: addr.port().to_be(),
-                        weight: *weight,
-                    }
-                })
-                .collect();
-            (listed, maglev(&reals, buckets))
-        }
-    };
-    let len = built.map_err(|sched::TableError::TooManyReals { reals, capacity }| {
-        unsupported(format!(
-            "{reals} reals do not fit a selection table of {capacity}"
-        ))
-    })?;
-    Ok(positions[..len]
-        .iter()
-        .map(|p| indices[listed[*p as usize]])
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn configured_timeouts_become_the_programs_nanoseconds() {
-        assert_eq!(timeouts(&LvsTimeouts::default()), Timeouts::IPVS);
-        let tight = LvsTimeouts {
-            tcp: std::time::Duration::from_secs(7200),
-            tcp_fin: std::time::Duration::from_millis(1500),
-            udp: std::time::Duration::from_nanos(1),
-        };
-        assert_eq!(
-            timeouts(&tight),
-            Timeouts {
-                tcp: 7_200_000_000_000,
-                tcp_fin: 1_500_000_000,
-                udp: 1,
-            }
-        );
-    }
-
-    #[test]
-    fn every_ipvs_scheduler_is_selectable() {
-        for scheduler in Scheduler::ALL {
-            assert_eq!(supports(scheduler), Ok(()), "{scheduler:?}");
-        }
-    }
-
-    #[test]
-    fn the_lc_family_refuses_more_reals_than_it_scans() {
-        let most = MAX_LEAST_REALS as usize;
-        for scheduler in [Scheduler::Wlc, Scheduler::Lblcr] {
-            assert_eq!(supports_reals(scheduler, most), Ok(()));
-            let refused = supports_reals(scheduler, most + 1).unwrap_err();
-            assert!(refused.contains("at most 64 reals"), "{refused}");
-        }
-        assert_eq!(supports_reals(Scheduler::Mh, most + 1), Ok(()));
-    }
-
-    #[test]
-    fn scheduler_flags_map_to_service_flags() {
-        let flags = SchedulerFlags {
-            flag1: true,
-            flag2: true,
-            flag3: false,
-        };
-        assert_eq!(
-            service_flags(Selection::Maglev, flags, Nodest::Reschedule),
-            service_flags::FALLBACK | service_flags::PORT
-        );
-        assert_eq!(
-            service_flags(
-                Selection::Locality { replicated: true },
-                SchedulerFlags::default(),
-                Nodest::Drop
-            ),
-            service_flags::REPLICATED | service_flags::DROP_NODEST
-        );
-    }
+    // SAFETY: `now` is a valid place for the kernel to write the time to; the monotonic
+    // clock always exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
