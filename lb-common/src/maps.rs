@@ -273,7 +273,7 @@ pub struct Flow {
     pub real: u32,
     /// [`Real::generation`] when the flow was scheduled.
     pub generation: u32,
-    /// A [`crate::conn::ConnState`]: how the flow counts in its real's `CONNS`.
+    /// A [`crate::conn_count::ConnState`]: how the flow counts in its real's `CONNS`.
     pub state: u8,
     pub _pad: [u8; 3],
 }
@@ -325,50 +325,20 @@ pub struct DecapKey {
 /// VIPs one real server's decapsulation program holds at most.
 pub const MAX_DECAP_VIPS: u32 = 256;
 
-#[cfg(feature = "user")]
-mod pod {
-    use super::*;
-
-    // SAFETY: plain `#[repr(C)]` data with explicit padding; every bit pattern is valid.
-    unsafe impl aya::Pod for VipKey {}
-    unsafe impl aya::Pod for Service {}
-    unsafe impl aya::Pod for Real {}
-    unsafe impl aya::Pod for FlowKey {}
-    unsafe impl aya::Pod for Flow {}
-    unsafe impl aya::Pod for NeighMiss {}
-    unsafe impl aya::Pod for NatConn {}
-    unsafe impl aya::Pod for crate::nat::Timeouts {}
-    unsafe impl aya::Pod for DecapKey {}
-    unsafe impl aya::Pod for crate::tunnel::TunnelSource {}
-    unsafe impl aya::Pod for crate::stats::Counters {}
-    unsafe impl aya::Pod for crate::conn::RealConns {}
-    unsafe impl aya::Pod for crate::persist::PersistKey {}
-    unsafe impl aya::Pod for crate::persist::Persist {}
-    unsafe impl aya::Pod for crate::sched::locality::LocalityKey {}
-    unsafe impl aya::Pod for crate::sched::locality::Locality {}
-}
+map_layout!(
+    VipKey = 16 + 2 + 1 + 1,
+    Service = 4 * 3 + 4 + 4 + 16,
+    Real = 16 + 4 + 4 + 4,
+    FlowKey = 16 * 2 + 2 * 2 + 4,
+    Flow = 12,
+    NeighMiss = 16 + 8,
+    NatConn = 16 + 2 + 1 + 5 + 8,
+    DecapKey = 16 + 4,
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::mem::size_of;
-
-    #[test]
-    fn layouts_have_no_hidden_padding() {
-        assert_eq!(size_of::<VipKey>(), 16 + 2 + 1 + 1);
-        assert_eq!(size_of::<Service>(), 4 * 3 + 4 + 4 + 16);
-        assert_eq!(size_of::<crate::persist::PersistKey>(), 4 + 16);
-        assert_eq!(size_of::<crate::persist::Persist>(), 16);
-        assert_eq!(size_of::<Real>(), 16 + 4 + 4 + 4);
-        assert_eq!(size_of::<FlowKey>(), 16 * 2 + 2 * 2 + 4);
-        assert_eq!(size_of::<Flow>(), 12);
-        assert_eq!(size_of::<crate::conn::RealConns>(), 16);
-        assert_eq!(size_of::<NeighMiss>(), 16 + 8);
-        assert_eq!(size_of::<NatConn>(), 16 + 2 + 1 + 5 + 8);
-        assert_eq!(size_of::<crate::nat::Timeouts>(), 3 * 8);
-        assert_eq!(size_of::<DecapKey>(), 16 + 4);
-        assert_eq!(size_of::<crate::tunnel::TunnelSource>(), 16 * 2 + 4);
-    }
 
     #[test]
     fn tables_of_the_last_service_fit_in_the_map() {

@@ -75,6 +75,8 @@ pub const fn next_state(current: u8, flags: u8) -> u8 {
     }
 }
 
+map_layout!(Timeouts = 3 * 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ pub const fn whole_address(family: Family) -> Addr {
     }
 }
 
+map_layout!(PersistKey = 4 + 16, Persist = 16);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,6 +124,8 @@ impl Event {
     }
 }
 
+map_layout!(Counters = 3 * 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

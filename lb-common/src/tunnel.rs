@@ -100,6 +100,8 @@ pub fn ipv4_header_checksum(words: &[u16; 10]) -> u16 {
     inet_csum::finish(inet_csum::add_words(0, words))
 }
 
+map_layout!(TunnelSource = 16 * 2 + 4);
+
 #[cfg(test)]
 mod tests {
     use core::net::IpAddr;

@@ -8,7 +8,7 @@ use lb_common::{
 };
 
 use crate::{
-    conns, forward,
+    conn_count, forward,
     maps::{self, FLOWS, REALS, VIPS},
     nat,
     packet::{self, NoFlow, Packet},
@@ -32,7 +32,7 @@ pub fn entry(ctx: &XdpContext) -> u32 {
         Pin::Held(flow, real) => {
             // SAFETY: a live flow-table value (see `pinned`).
             let index = unsafe {
-                conns::follow(ctx, &packet, &mut *flow);
+                conn_count::follow(ctx, &packet, &mut *flow);
                 (*flow).real
             };
             forward::to_real(ctx, &packet, &service, index, &real, false)

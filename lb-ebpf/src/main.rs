@@ -7,7 +7,7 @@
 #![feature(core_intrinsics)]
 
 mod balance;
-mod conns;
+mod conn_count;
 mod forward;
 mod headers;
 mod maps;

@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use lb_common::{
-    conn::RealConns,
+    conn_count::RealConns,
     maps::{
         DEFAULT_FLOWS, Flow, FlowKey, MAX_LOCALITIES, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
         NEIGH_MISSES_BYTES, NatConn, Real, Service, TABLE_SIZE, VipKey, stage,

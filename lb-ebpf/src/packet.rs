@@ -7,7 +7,7 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
-    Addr, Family, icmp_reply::IPPROTO_ICMP, icmp_reply::IPPROTO_ICMPV6, maps::FlowKey, stats::Event,
+    Addr, Family, maps::FlowKey, stats::Event, too_big::IPPROTO_ICMP, too_big::IPPROTO_ICMPV6,
 };
 
 use crate::{

@@ -9,9 +9,9 @@
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
     Addr, Family,
-    icmp_reply::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
     maps::{FlowKey, method},
     stats::Event,
+    too_big::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
 };
 
 use crate::{

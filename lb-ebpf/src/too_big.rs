@@ -11,11 +11,11 @@ use aya_ebpf::{
 };
 use lb_common::{
     Family,
-    icmp_reply::{
+    stats::Event,
+    too_big::{
         IPPROTO_ICMP, IPPROTO_ICMPV6, IPV4_QUOTE, IPV6_QUOTE, frag_needed_header, icmp_checksum,
         icmpv6_checksum, packet_too_big_header, reported_mtu,
     },
-    stats::Event,
     tunnel::ipv4_header_checksum,
 };
 

@@ -67,6 +67,8 @@ impl Locality {
     }
 }
 
+map_layout!(LocalityKey = 4 + 16, Locality = 8 + 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use lb_common::{
 
 use super::Scheduler;
 use crate::{
-    conns,
+    conn_count,
     maps::{CONNS, LOCALITY, REALS, TABLES},
 };
 
@@ -93,7 +93,7 @@ fn scan(service: &Service, len: NonZeroU32, rule: Least, members: u64, step: Ste
     unsafe {
         scan.write(Scan {
             table: service.table,
-            window: conns::now(),
+            window: conn_count::now(),
             members,
             rule: rule as u8,
             found: 0,

@@ -11,7 +11,7 @@ mod ring;
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
-    conn::ConnState,
+    conn_count::ConnState,
     maps::{Flow, FlowKey, Real, Service, stage::Stage},
     stats::Event,
 };
@@ -22,7 +22,7 @@ pub use self::{
     ring::Ring,
 };
 use crate::{
-    conns,
+    conn_count,
     maps::{self, FLOWS},
     packet,
     stage::{self, NEW_FLOW},
@@ -57,7 +57,10 @@ pub fn stage<S: Scheduler>(ctx: &XdpContext) -> u32 {
         return maps::drop(Event::NoReal);
     };
     let state = if S::COUNTS_CONNECTIONS {
-        conns::start(index, conns::segment(ctx, packet.flow.proto, packet.l4))
+        conn_count::start(
+            index,
+            conn_count::segment(ctx, packet.flow.proto, packet.l4),
+        )
     } else {
         ConnState::Untracked
     };

@@ -74,7 +74,7 @@ mod tests {
     use super::*;
     use crate::{
         config::{Protocol, Scheduler},
-        ctl::{Conns, RealStatus, ServiceStatus},
+        ctl::{ConnCounts, RealStatus, ServiceStatus},
     };
 
     #[test]
@@ -98,7 +98,7 @@ mod tests {
                         bytes: 300,
                         new_flows: 1,
                     },
-                    conns: Conns {
+                    conns: ConnCounts {
                         active: 2,
                         inactive: 1,
                     },

@@ -75,12 +75,12 @@ pub struct RealStatus {
     /// Connections as the least-connection schedulers count them (ipvsadm's ActiveConn
     /// and InActConn); zero under the other schedulers, which do not count.
     #[serde(default)]
-    pub conns: Conns,
+    pub conns: ConnCounts,
 }
 
 /// A real's connections, as IPVS splits them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conns {
+pub struct ConnCounts {
     pub active: u32,
     pub inactive: u32,
 }

@@ -6,7 +6,7 @@ use lb_common::stats::{Counters, Event};
 
 use crate::{
     config::{RealKey, ServiceKey},
-    ctl::Conns,
+    ctl::ConnCounts,
 };
 
 /// Counters summed over CPUs, keyed like the plan they were applied from.
@@ -14,7 +14,7 @@ use crate::{
 pub struct Stats {
     pub services: BTreeMap<ServiceKey, Counters>,
     pub reals: BTreeMap<RealKey, Counters>,
-    pub conns: BTreeMap<RealKey, Conns>,
+    pub conns: BTreeMap<RealKey, ConnCounts>,
     /// Packets the XDP programs passed or dropped, by reason, and how they forwarded the
     /// rest.
     pub events: Vec<(Event, u64)>,

@@ -8,7 +8,7 @@ use aya::{
 };
 use lb_common::{
     Family,
-    conn::RealConns,
+    conn_count::RealConns,
     maps::{Real, Service, VipKey, name, tunnel_source_index},
     nat::Timeouts,
     stats::{Counters, Event},
@@ -16,7 +16,7 @@ use lb_common::{
 };
 
 use super::XdpError;
-use crate::ctl::Conns;
+use crate::ctl::ConnCounts;
 
 pub struct Maps {
     vips: HashMap<MapData, VipKey, Service>,
@@ -113,9 +113,9 @@ impl Maps {
     }
 
     /// The connections of a real slot, inactive ones as they count in `window`.
-    pub fn conns(&self, index: u32, window: u32) -> Result<Conns, XdpError> {
+    pub fn conns(&self, index: u32, window: u32) -> Result<ConnCounts, XdpError> {
         let conns = self.conns.get(&index, 0).map_err(err(name::CONNS))?;
-        Ok(Conns {
+        Ok(ConnCounts {
             active: conns.active(),
             inactive: conns.inactive(window),
         })

@@ -23,7 +23,7 @@ use std::{collections::HashMap, net::SocketAddr};
 
 use aya::{Ebpf, EbpfLoader, programs::Xdp};
 use lb_common::{
-    Family, conn,
+    Family, conn_count,
     maps::{
         DEFAULT_FLOWS, MAX_REALS, MAX_SERVICES, Real, Service, name,
         stage::{self, Stage},
@@ -308,7 +308,7 @@ impl XdpDataPlane {
 
     /// Counters of every applied service and its reals, summed over CPUs.
     pub fn stats(&self) -> Result<Stats, XdpError> {
-        let window = conn::window(clock_ns());
+        let window = conn_count::window(clock_ns());
         let mut stats = Stats {
             events: self.maps.events()?,
             ..Stats::default()

@@ -1,11 +1,11 @@
 //! Counting each real's connections for the least-connection schedulers, from the flags of
-//! the segments clients send (see `lb_common::conn`).
+//! the segments clients send (see `lb_common::conn_count`).
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use lb_common::{
-    conn::{ConnState, Count, RealConns, Segment, window},
+    conn_count::{ConnState, Count, RealConns, Segment, window},
     maps::Flow,
 };
 

@@ -143,6 +143,8 @@ impl RealConns {
     }
 }
 
+map_layout!(RealConns = 16);
+
 #[cfg(test)]
 mod tests {
     use super::*;
