@@ -78,6 +78,47 @@ pub(super) struct Draft {
     smtp_alert: bool,
 }
 
+impl Draft {
+    /// An instance with nothing written yet.
+    fn new(pos: Pos, name: String) -> Self {
+        Self {
+            pos,
+            name,
+            state: None,
+            interface: None,
+            vrid: None,
+            vrid_written: false,
+            priority: None,
+            advert_int: None,
+            version: None,
+            native_ipv6: None,
+            auth_type: None,
+            auth_pass: None,
+            vips: Vec::new(),
+            evips: Vec::new(),
+            track: Tracking::default(),
+            dont_track_primary: false,
+            src_ip: None,
+            unicast_peers: Vec::new(),
+            unicast_ttl: None,
+            check_unicast_src: false,
+            mcast_dst_ip: None,
+            nopreempt: None,
+            preempt_delay: None,
+            garp: GarpDraft::default(),
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
+            skip_check_adv_addr: None,
+            strict_mode: None,
+            accept: None,
+            promote_secondaries: false,
+            down_timer_adverts: 3,
+            notify: Notify::default(),
+            smtp_alert: false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct GarpDraft {
     master_delay: Option<Duration>,
@@ -88,48 +129,72 @@ struct GarpDraft {
     lower_prio_repeat: Option<u32>,
 }
 
+impl GarpDraft {
+    /// Reads `node` when it is one of the instance's gratuitous ARP settings; false
+    /// otherwise.
+    fn read(&mut self, node: &Node, diags: &mut Diagnostics) -> bool {
+        match node.name() {
+            "garp_master_delay" => {
+                set_some(&mut self.master_delay, node, diags, value::whole_seconds)
+            }
+            "garp_master_repeat" => set_some(&mut self.master_repeat, node, diags, value::repeat),
+            "garp_master_refresh" => {
+                set_some(&mut self.master_refresh, node, diags, value::refresh)
+            }
+            "garp_master_refresh_repeat" => {
+                set_some(&mut self.master_refresh_repeat, node, diags, value::repeat)
+            }
+            "garp_lower_prio_delay" => set_some(
+                &mut self.lower_prio_delay,
+                node,
+                diags,
+                value::whole_seconds,
+            ),
+            "garp_lower_prio_repeat" => {
+                set_some(&mut self.lower_prio_repeat, node, diags, value::count)
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The settings with the instance's defaults: `global_defs`'s, and none of the lower
+    /// priority repeats in strict mode.
+    fn finish(&self, global: &Garp, strict: bool) -> Garp {
+        Garp {
+            master_delay: self.master_delay.unwrap_or(global.master_delay),
+            master_repeat: self.master_repeat.unwrap_or(global.master_repeat),
+            master_refresh: self.master_refresh.unwrap_or(global.master_refresh),
+            master_refresh_repeat: self
+                .master_refresh_repeat
+                .unwrap_or(global.master_refresh_repeat),
+            lower_prio_delay: self.lower_prio_delay.unwrap_or(if strict {
+                Duration::ZERO
+            } else {
+                global.lower_prio_delay
+            }),
+            lower_prio_repeat: self.lower_prio_repeat.unwrap_or(if strict {
+                0
+            } else {
+                global.lower_prio_repeat
+            }),
+        }
+    }
+}
+
 pub(super) fn instance(node: &Node, diags: &mut Diagnostics) -> Option<Draft> {
     let name = block_name(node, diags);
-    let mut d = Draft {
-        pos: node.pos().clone(),
-        name: name.map(|n| n.value.clone()).unwrap_or_default(),
-        state: None,
-        interface: None,
-        vrid: None,
-        vrid_written: false,
-        priority: None,
-        advert_int: None,
-        version: None,
-        native_ipv6: None,
-        auth_type: None,
-        auth_pass: None,
-        vips: Vec::new(),
-        evips: Vec::new(),
-        track: Tracking::default(),
-        dont_track_primary: false,
-        src_ip: None,
-        unicast_peers: Vec::new(),
-        unicast_ttl: None,
-        check_unicast_src: false,
-        mcast_dst_ip: None,
-        nopreempt: None,
-        preempt_delay: None,
-        garp: GarpDraft::default(),
-        lower_prio_no_advert: None,
-        higher_prio_send_advert: None,
-        skip_check_adv_addr: None,
-        strict_mode: None,
-        accept: None,
-        promote_secondaries: false,
-        down_timer_adverts: 3,
-        notify: Notify::default(),
-        smtp_alert: false,
-    };
+    let mut d = Draft::new(
+        node.pos().clone(),
+        name.map(|n| n.value.clone()).unwrap_or_default(),
+    );
     for child in block(node, diags) {
-        if tracking(child, &mut d.track, diags) || notify(child, &mut d.notify, diags) {
+        if tracking(child, &mut d.track, diags)
+            || notify(child, &mut d.notify, diags)
+            || d.garp.read(child, diags)
+        {
             continue;
         }
-        let g = &mut d.garp;
         match child.name() {
             "state" => set_some(&mut d.state, child, diags, |v| match v {
                 "MASTER" => Ok(InitialState::Master),
@@ -209,20 +274,6 @@ pub(super) fn instance(node: &Node, diags: &mut Diagnostics) -> Option<Draft> {
                     d.preempt_delay =
                         parsed(arg, preempt_delay(&arg.value), diags).map(|t| (t, arg.pos.clone()));
                 }
-            }
-            "garp_master_delay" => {
-                set_some(&mut g.master_delay, child, diags, value::whole_seconds)
-            }
-            "garp_master_repeat" => set_some(&mut g.master_repeat, child, diags, value::repeat),
-            "garp_master_refresh" => set_some(&mut g.master_refresh, child, diags, value::refresh),
-            "garp_master_refresh_repeat" => {
-                set_some(&mut g.master_refresh_repeat, child, diags, value::repeat)
-            }
-            "garp_lower_prio_delay" => {
-                set_some(&mut g.lower_prio_delay, child, diags, value::whole_seconds)
-            }
-            "garp_lower_prio_repeat" => {
-                set_some(&mut g.lower_prio_repeat, child, diags, value::count)
             }
             "lower_prio_no_advert" => d.lower_prio_no_advert = boolean(child, diags),
             "higher_prio_send_advert" => d.higher_prio_send_advert = boolean(child, diags),
@@ -577,28 +628,7 @@ pub(super) fn finish(
     };
     let family = instance_family(&d, diags);
     let strict = d.strict_mode.unwrap_or(global.vrrp_strict);
-    let version = match (d.version, family) {
-        (Some(VrrpVersion::V2), Family::Ipv6) => {
-            diags.error(&d.pos, format!("({name}) IPv6 needs VRRP version 3"));
-            VrrpVersion::V3
-        }
-        (Some(v), _) => v,
-        (None, Family::Ipv6) => VrrpVersion::V3,
-        (None, Family::Ipv4) => global.vrrp_version,
-    };
-    if d.vips.is_empty() {
-        if version == VrrpVersion::V3 || strict {
-            diags.error(
-                &d.pos,
-                format!("({name}) no virtual_ipaddress; at least one is required"),
-            );
-        } else {
-            diags.warning(
-                &d.pos,
-                format!("({name}) no virtual_ipaddress; at least one is sensible"),
-            );
-        }
-    }
+    let version = version(&d, family, strict, global, diags);
     if d.interface.is_none() && d.src_ip.is_none() {
         diags.error(
             &d.pos,
@@ -631,43 +661,7 @@ pub(super) fn finish(
         );
         state = InitialState::Backup;
     }
-    let mut nopreempt = d.nopreempt.is_some();
-    if let Some(pos) = &d.nopreempt {
-        if priority.is_owner() {
-            diags.warning(
-                pos,
-                format!("({name}) nopreempt has no effect with priority 255"),
-            );
-            nopreempt = false;
-        } else if state == InitialState::Master {
-            diags.warning(
-                pos,
-                format!("({name}) nopreempt does not work with state MASTER"),
-            );
-            nopreempt = false;
-        }
-    }
-    let mut preempt_delay = Duration::ZERO;
-    if let Some((delay, pos)) = &d.preempt_delay {
-        if state == InitialState::Master {
-            diags.warning(
-                pos,
-                format!("({name}) preempt_delay does not work with state MASTER"),
-            );
-        } else if strict {
-            diags.warning(
-                pos,
-                format!("({name}) preempt_delay does not work in strict mode"),
-            );
-        } else if nopreempt {
-            diags.warning(
-                pos,
-                format!("({name}) preempt_delay does not work with nopreempt"),
-            );
-        } else {
-            preempt_delay = *delay;
-        }
-    }
+    let (nopreempt, preempt_delay) = preemption(&d, state, priority, strict, diags);
     if strict && !d.unicast_peers.is_empty() {
         diags.warning(
             &d.pos,
@@ -676,25 +670,7 @@ pub(super) fn finish(
             ),
         );
     }
-    let garp = Garp {
-        master_delay: d.garp.master_delay.unwrap_or(global.garp.master_delay),
-        master_repeat: d.garp.master_repeat.unwrap_or(global.garp.master_repeat),
-        master_refresh: d.garp.master_refresh.unwrap_or(global.garp.master_refresh),
-        master_refresh_repeat: d
-            .garp
-            .master_refresh_repeat
-            .unwrap_or(global.garp.master_refresh_repeat),
-        lower_prio_delay: d.garp.lower_prio_delay.unwrap_or(if strict {
-            Duration::ZERO
-        } else {
-            global.garp.lower_prio_delay
-        }),
-        lower_prio_repeat: d.garp.lower_prio_repeat.unwrap_or(if strict {
-            0
-        } else {
-            global.garp.lower_prio_repeat
-        }),
-    };
+    let garp = d.garp.finish(&global.garp, strict);
     let check_unicast_src = d.check_unicast_src
         || global.vrrp_check_unicast_src
         || d.unicast_peers
@@ -739,6 +715,90 @@ pub(super) fn finish(
         notify: d.notify,
         smtp_alert: d.smtp_alert,
     })
+}
+
+/// Whether the instance preempts, and after how long: `nopreempt` and `preempt_delay` as
+/// keepalived lets them work (neither with state MASTER, nor with priority 255).
+fn preemption(
+    d: &Draft,
+    state: InitialState,
+    priority: Priority,
+    strict: bool,
+    diags: &mut Diagnostics,
+) -> (bool, Duration) {
+    let name = &d.name;
+    let mut nopreempt = d.nopreempt.is_some();
+    if let Some(pos) = &d.nopreempt {
+        if priority.is_owner() {
+            diags.warning(
+                pos,
+                format!("({name}) nopreempt has no effect with priority 255"),
+            );
+            nopreempt = false;
+        } else if state == InitialState::Master {
+            diags.warning(
+                pos,
+                format!("({name}) nopreempt does not work with state MASTER"),
+            );
+            nopreempt = false;
+        }
+    }
+    let mut preempt_delay = Duration::ZERO;
+    if let Some((delay, pos)) = &d.preempt_delay {
+        if state == InitialState::Master {
+            diags.warning(
+                pos,
+                format!("({name}) preempt_delay does not work with state MASTER"),
+            );
+        } else if strict {
+            diags.warning(
+                pos,
+                format!("({name}) preempt_delay does not work in strict mode"),
+            );
+        } else if nopreempt {
+            diags.warning(
+                pos,
+                format!("({name}) preempt_delay does not work with nopreempt"),
+            );
+        } else {
+            preempt_delay = *delay;
+        }
+    }
+    (nopreempt, preempt_delay)
+}
+
+/// The instance's VRRP version (and whether it has the addresses that version needs).
+fn version(
+    d: &Draft,
+    family: Family,
+    strict: bool,
+    global: &GlobalDefs,
+    diags: &mut Diagnostics,
+) -> VrrpVersion {
+    let name = &d.name;
+    let version = match (d.version, family) {
+        (Some(VrrpVersion::V2), Family::Ipv6) => {
+            diags.error(&d.pos, format!("({name}) IPv6 needs VRRP version 3"));
+            VrrpVersion::V3
+        }
+        (Some(v), _) => v,
+        (None, Family::Ipv6) => VrrpVersion::V3,
+        (None, Family::Ipv4) => global.vrrp_version,
+    };
+    if d.vips.is_empty() {
+        if version == VrrpVersion::V3 || strict {
+            diags.error(
+                &d.pos,
+                format!("({name}) no virtual_ipaddress; at least one is required"),
+            );
+        } else {
+            diags.warning(
+                &d.pos,
+                format!("({name}) no virtual_ipaddress; at least one is sensible"),
+            );
+        }
+    }
+    version
 }
 
 /// The family every advertised address, source and peer must share.
