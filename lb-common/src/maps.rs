@@ -235,10 +235,27 @@ pub struct Real {
     /// The weight schedulers see now: 0 while the real is down or quiesced, when it takes
     /// no new flows (its established ones keep going to it).
     pub weight: u32,
+    /// The slot of the service the real belongs to, so that an agent adopting pinned maps
+    /// can tell which reals are whose.
+    pub service: u32,
 }
 
 impl Real {
     pub const PRESENT: u8 = 1;
+
+    /// A slot whose real is gone. It keeps its generation, so that the slot's next real
+    /// gets a new one even after an agent restart, and no flow of the old one follows it.
+    pub const fn vacant(generation: u32) -> Self {
+        Self {
+            addr: Addr([0; 4]),
+            port: 0,
+            family: 0,
+            flags: 0,
+            generation,
+            weight: 0,
+            service: 0,
+        }
+    }
 
     pub const fn is_present(&self) -> bool {
         self.flags & Self::PRESENT != 0
@@ -328,7 +345,7 @@ pub const MAX_DECAP_VIPS: u32 = 256;
 map_layout!(
     VipKey = 16 + 2 + 1 + 1,
     Service = 4 * 3 + 4 + 4 + 16,
-    Real = 16 + 4 + 4 + 4,
+    Real = 16 + 4 + 4 + 4 + 4,
     FlowKey = 16 * 2 + 2 * 2 + 4,
     Flow = 12,
     NeighMiss = 16 + 8,

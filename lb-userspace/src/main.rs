@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use xlb::{
     agent, config, ctl,
-    dataplane::xdp::{Mode, Nodest, TunnelPrefix},
+    dataplane::xdp::{Mode, Nodest, TunnelPrefix, pin},
     realserver::{self, RealMode},
 };
 
@@ -55,6 +55,15 @@ enum Command {
         /// dropped (IPVS's expire_nodest_conn 1 or 0).
         #[arg(long, value_enum, default_value_t = Nodest::Reschedule)]
         expire_nodest_conn: Nodest,
+        /// Where the data plane's maps and links are pinned, on the BPF file system
+        /// (default: a directory of /sys/fs/bpf/xlb named after the run directory). An
+        /// xlb started where another left its data plane takes it over, flows and all.
+        #[arg(long, value_name = "DIR")]
+        pin_dir: Option<PathBuf>,
+        /// On SIGTERM, stop the agent but leave the data plane forwarding, for the next
+        /// xlb to take over (an upgrade: start the new binary with the same run directory).
+        #[arg(long)]
+        keep_dataplane: bool,
     },
     /// Check a configuration file: every problem, with file:line:col.
     Check {
@@ -123,7 +132,11 @@ fn main() -> ExitCode {
             flows,
             tunnel_sources,
             expire_nodest_conn,
+            pin_dir,
+            keep_dataplane,
         } => run(agent::Options {
+            pin_dir: pin_dir.unwrap_or_else(|| pin::default_dir(&run_dir)),
+            keep_dataplane,
             config: file,
             config_id,
             interfaces,

@@ -30,6 +30,9 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A uniquely named network namespace, deleted on drop together with every process in it.
 ///
+/// Where tests' agents pin their data planes: see [`Netns::pin_dir`].
+const PIN_ROOT: &str = "/sys/fs/bpf/xlb-test";
+
 /// Commands enter it by `setns` on its `/run/netns` handle rather than `ip netns exec`, which
 /// would also remount `/sys` and so hide the bpffs where xlb pins its maps. Each namespace
 /// has a scratch directory for the logs of what runs in it and for per-test files (configs,
@@ -87,6 +90,13 @@ impl Netns {
     /// Scratch directory for this namespace's logs and files.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the agents in this namespace pin their data planes, on the BPF file system
+    /// (which all namespaces share): removed with the namespace, so that what an agent
+    /// killed by a test leaves pinned does not outlive the test.
+    pub fn pin_dir(&self) -> PathBuf {
+        Path::new(PIN_ROOT).join(&self.name)
     }
 
     /// A command that runs `program` inside this namespace.
@@ -185,7 +195,16 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let killed = self.kill_everything();
         let deleted = delete(&self.name);
-        for err in [killed.err(), deleted.err()].into_iter().flatten() {
+        let unpinned = match fs::remove_dir_all(self.pin_dir()) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(anyhow::Error::from(err).context("removing its pins"))
+            }
+            _ => Ok(()),
+        };
+        for err in [killed.err(), deleted.err(), unpinned.err()]
+            .into_iter()
+            .flatten()
+        {
             eprintln!("cleaning up namespace {}: {err:#}", self.name);
         }
         if thread::panicking() {

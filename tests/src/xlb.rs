@@ -71,6 +71,8 @@ impl Netns {
             .arg(&file)
             .arg("--run-dir")
             .arg(&run_dir)
+            .arg("--pin-dir")
+            .arg(self.pin_dir().join(run.label))
             .args(run.args);
         let mut child = Child::spawn_notifying(run.label, command, self.dir())?;
         child.wait_notified("READY=1", XLB_READY)?;

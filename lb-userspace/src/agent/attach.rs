@@ -6,10 +6,10 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
 use super::Options;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::{
-    dataplane::xdp::{XdpDataPlane, load::LoadReport, neigh},
+    dataplane::xdp::{Found, Pins, XdpDataPlane, load::LoadReport, neigh},
     unsupported,
 };
 
@@ -25,9 +25,22 @@ pub fn start(
     for interface in &options.interfaces {
         unsupported::interface_exists(interface)?;
     }
-    let (mut dataplane, report) = XdpDataPlane::load(options.flows)
+    let pins = Pins::new(options.pin_dir.clone());
+    let (mut dataplane, report, found) = XdpDataPlane::open(Some(pins), options.flows)
         .map_err(|err| unsupported::load_failed(err, "loading the XDP data plane"))?;
     log_load(&report);
+    match found {
+        Found::Nothing => {}
+        Found::Adoptable => info!(
+            "Took over the data plane pinned in {}: its flows are kept",
+            options.pin_dir.display()
+        ),
+        Found::Foreign(why) => warn!(
+            "The data plane pinned in {} is not one this xlb can take over ({why}): \
+             started afresh, its flows are lost",
+            options.pin_dir.display()
+        ),
+    }
     for (i, source) in options.tunnel_sources.iter().enumerate() {
         if options.tunnel_sources[..i]
             .iter()

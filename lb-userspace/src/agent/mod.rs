@@ -47,6 +47,10 @@ pub struct Options {
     pub tunnel_sources: Vec<xdp::TunnelPrefix>,
     /// What becomes of flows whose real is removed.
     pub nodest: xdp::Nodest,
+    /// Where the data plane is pinned, and adopted from.
+    pub pin_dir: PathBuf,
+    /// Whether a stop leaves the data plane forwarding.
+    pub keep_dataplane: bool,
 }
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
@@ -122,6 +126,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         vrrp.shutdown().await;
     }
     agent.checkers.shutdown().await;
+    if let Some(dataplane) = agent.dataplane.take() {
+        dataplane
+            .shut_down(agent.options.keep_dataplane)
+            .context("stopping the data plane")?;
+    }
     Ok(())
 }
 

@@ -22,6 +22,10 @@ pub trait Driver: Send {
 
     /// Counters of every applied service and its reals.
     fn stats(&self) -> Result<Stats, DriverError>;
+
+    /// Stops forwarding and undoes what the driver set up; with `keep`, leaves the
+    /// forwarding state running for the next agent to adopt (an upgrade) instead.
+    fn shut_down(self: Box<Self>, keep: bool) -> Result<(), DriverError>;
 }
 
 #[derive(Debug, Error)]

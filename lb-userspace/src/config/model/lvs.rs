@@ -231,6 +231,16 @@ impl Protocol {
             Protocol::Sctp => 132,
         }
     }
+
+    /// The protocol of IP protocol number `number`, if it is one a service may have.
+    pub const fn from_number(number: u8) -> Option<Self> {
+        match number {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            132 => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Protocol {

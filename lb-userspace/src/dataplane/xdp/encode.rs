@@ -12,7 +12,9 @@ use lb_common::{
 
 use super::Nodest;
 use crate::{
-    config::{ForwardMethod, LvsTimeouts, Persistence, Scheduler, SchedulerFlags, ServiceKey},
+    config::{
+        ForwardMethod, LvsTimeouts, Persistence, Protocol, Scheduler, SchedulerFlags, ServiceKey,
+    },
     dataplane::ServicePlan,
 };
 
@@ -146,6 +148,14 @@ impl From<SocketAddr> for MapAddr {
     }
 }
 
+impl MapAddr {
+    /// The socket address this is, when its family byte names one.
+    pub fn socket_addr(addr: Addr, family: u8, port: u16) -> Option<SocketAddr> {
+        let family = Family::from_raw(family)?;
+        Some(SocketAddr::new(addr.to_ip(family), u16::from_be(port)))
+    }
+}
+
 /// The `VIPS` key of a service.
 pub fn vip_key(key: &ServiceKey) -> VipKey {
     let vip = MapAddr::from(key.addr);
@@ -155,6 +165,14 @@ pub fn vip_key(key: &ServiceKey) -> VipKey {
         proto: key.protocol.number(),
         family: vip.family as u8,
     }
+}
+
+/// The service a `VIPS` key stands for, when it is one a plan could have written.
+pub fn service_key(vip: &VipKey) -> Option<ServiceKey> {
+    Some(ServiceKey {
+        addr: MapAddr::socket_addr(vip.addr, vip.family, vip.port)?,
+        protocol: Protocol::from_number(vip.proto)?,
+    })
 }
 
 /// The `VIPS` value of a service in slot `id`, scheduled by `selection`, whose selection
@@ -180,8 +198,9 @@ pub fn service_value(
     }
 }
 
-/// The `REALS` entry of a real, for the flows pinned to this `generation` of its slot.
-pub fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
+/// The `REALS` entry of a real of the service in slot `service`, for the flows pinned to
+/// this `generation` of its slot.
+pub fn real_entry(addr: SocketAddr, generation: u32, weight: u32, service: u32) -> Real {
     let real = MapAddr::from(addr);
     Real {
         addr: real.addr,
@@ -190,6 +209,7 @@ pub fn real_entry(addr: SocketAddr, generation: u32, weight: u32) -> Real {
         flags: Real::PRESENT,
         generation,
         weight,
+        service,
     }
 }
 

@@ -60,6 +60,12 @@ pub enum XdpError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the data plane's pins in {dir}")]
+    Pins {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("enabling forwarding on {interface}")]
     Forwarding {
         interface: String,

@@ -36,6 +36,13 @@ impl Forwarding {
     }
 }
 
+impl Forwarding {
+    /// Leaves forwarding on: for the agent that adopts the data plane, which needs it.
+    pub fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Forwarding {
     fn drop(&mut self) {
         if let Err(err) = fs::write(&self.path, "0") {

@@ -88,6 +88,18 @@ impl Maps {
             .map_err(err(name::TUNNEL_SOURCES))
     }
 
+    /// Every installed service.
+    pub fn services(&self) -> Result<Vec<(VipKey, Service)>, XdpError> {
+        self.vips
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(err(name::VIPS))
+    }
+
+    pub fn real(&self, index: u32) -> Result<Real, XdpError> {
+        self.reals.get(&index, 0).map_err(err(name::REALS))
+    }
+
     pub fn set_real(&mut self, index: u32, real: &Real) -> Result<(), XdpError> {
         self.reals.set(index, real, 0).map_err(err(name::REALS))
     }

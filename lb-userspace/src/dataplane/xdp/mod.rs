@@ -5,6 +5,7 @@
 //! services into the values the programs read, and [`XdpDataPlane`] writes only what
 //! changed since the last plan.
 
+mod adopt;
 pub mod baseline;
 pub mod decap;
 mod encode;
@@ -14,14 +15,22 @@ pub mod load;
 mod maps;
 pub mod neigh;
 mod options;
+pub mod pin;
 mod slots;
 mod tables;
 mod test_run;
 mod tunnel;
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
-use aya::{Ebpf, EbpfLoader, programs::Xdp};
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{
+        Xdp,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
 use lb_common::{
     Family, conn_count,
     maps::{
@@ -36,7 +45,9 @@ use tracing::{debug, info};
 pub use self::{
     encode::{supports, supports_reals},
     error::XdpError,
+    load::LoadReport,
     options::{Mode, Nodest},
+    pin::{Found, Pins},
     test_run::TestRunOutcome,
     tunnel::TunnelPrefix,
 };
@@ -52,7 +63,7 @@ const PROGRAM: &str = stage::ENTRY;
 
 /// A service as last written to the maps.
 #[derive(Debug)]
-struct Applied {
+pub(super) struct Applied {
     value: Service,
     /// Which of the service's two tables `value` points at.
     slot: u32,
@@ -68,6 +79,9 @@ struct Applied {
 pub struct XdpDataPlane {
     ebpf: Ebpf,
     maps: Maps,
+    /// Where the maps and links are pinned; `None` for a data plane that lives as long as
+    /// this value.
+    pins: Option<Pins>,
     services: Slots<ServiceKey>,
     reals: Slots<RealKey>,
     /// Per real slot: the generation of its current occupant.
@@ -83,15 +97,49 @@ pub struct XdpDataPlane {
 }
 
 impl XdpDataPlane {
-    /// Loads the balancer's programs into the kernel, attached nowhere yet, and says what
-    /// the verifier made of each. `flows` sizes the flow table, and the NAT connection
+    /// Loads the balancer's programs into the kernel, attached nowhere yet, with maps of
+    /// their own that live as long as the value (fixtures and benchmarks use it), and says
+    /// what the verifier made of each. `flows` sizes the flow table, and the NAT connection
     /// table alike.
-    pub fn load(flows: Option<u32>) -> Result<(Self, load::LoadReport), XdpError> {
+    pub fn load(flows: Option<u32>) -> Result<(Self, LoadReport), XdpError> {
+        let (plane, report, _) = Self::open(None, flows)?;
+        Ok((plane, report))
+    }
+
+    /// [`XdpDataPlane::load`] with its maps pinned in `pins`, adopting the data plane a
+    /// previous agent left there when this xlb can use its maps (see [`pin`]); and how it
+    /// went with what it found.
+    pub fn open(
+        pins: Option<Pins>,
+        flows: Option<u32>,
+    ) -> Result<(Self, LoadReport, Found), XdpError> {
         let flows = flows.unwrap_or(DEFAULT_FLOWS);
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries(name::FLOWS, flows)
-            .map_max_entries(name::NAT_CONNS, flows)
-            .load(OBJECT)?;
+        let sizes = [(name::FLOWS, flows), (name::NAT_CONNS, flows)];
+        let found = match &pins {
+            Some(pins) => pins
+                .find(OBJECT, &sizes)
+                .map_err(|source| pin_error(pins, source))?,
+            None => Found::Nothing,
+        };
+        let mut loader = EbpfLoader::new();
+        for (map, entries) in sizes {
+            loader.map_max_entries(map, entries);
+        }
+        if let Some(pins) = &pins {
+            if matches!(found, Found::Foreign(_)) {
+                pins.remove().map_err(|source| pin_error(pins, source))?;
+            }
+            pins.create().map_err(|source| pin_error(pins, source))?;
+        }
+        let map_names = object_map_names()?;
+        let pin_paths: Vec<PathBuf> = match &pins {
+            Some(pins) => map_names.iter().map(|name| pins.map(name)).collect(),
+            None => Vec::new(),
+        };
+        for (name, path) in map_names.iter().zip(&pin_paths) {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT)?;
         let programs: Vec<&str> = std::iter::once(PROGRAM)
             .chain(Stage::ALL.iter().map(|stage| stage.program()))
             .collect();
@@ -106,20 +154,25 @@ impl XdpDataPlane {
         }
         let timeouts = Timeouts::IPVS;
         maps.set_timeouts(&timeouts)?;
+        let adopted = match found {
+            Found::Adoptable => adopt::read(&maps)?,
+            _ => adopt::State::default(),
+        };
         let plane = Self {
             ebpf,
             maps,
-            services: Slots::new(MAX_SERVICES),
-            reals: Slots::new(MAX_REALS),
-            generations: vec![0; MAX_REALS as usize],
-            applied: HashMap::new(),
+            pins,
+            services: Slots::with_taken(MAX_SERVICES, adopted.services),
+            reals: Slots::with_taken(MAX_REALS, adopted.reals),
+            generations: adopted.generations,
+            applied: adopted.applied,
             timeouts,
             forwarding: Vec::new(),
             interfaces: Vec::new(),
             ipv6_forwarding: false,
             nodest: Nodest::default(),
         };
-        Ok((plane, report))
+        Ok((plane, report, found))
     }
 
     /// Sets what happens to flows whose real is removed, for services applied from now on.
@@ -136,15 +189,69 @@ impl XdpDataPlane {
         if self.ipv6_forwarding {
             self.enable_forwarding(Family::V6, interface)?;
         }
-        program_mut(&mut self.ebpf)?
-            .attach(interface, mode.into())
-            .map_err(|source| XdpError::Attach {
-                interface: interface.to_string(),
-                mode,
-                source,
-            })?;
+        let pinned = self.pins.as_ref().map(|pins| pins.link(interface));
+        let program = program_mut(&mut self.ebpf)?;
+        let attach_error = |source| XdpError::Attach {
+            interface: interface.to_string(),
+            mode,
+            source,
+        };
+        match pinned {
+            // A previous agent's link: its program is swapped for this one atomically, so
+            // that not a packet goes unbalanced.
+            Some(path) if path.exists() => {
+                let link = PinnedLink::from_pin(&path).map_err(|source| XdpError::Link {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let link =
+                    XdpLink::try_from(FdLink::from(link)).map_err(|source| XdpError::Link {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                program.attach_to_link(link).map_err(attach_error)?;
+                info!("XDP balancer replaced on {interface}, its flows kept");
+            }
+            Some(path) => {
+                let id = program
+                    .attach(interface, mode.into())
+                    .map_err(attach_error)?;
+                let link =
+                    FdLink::try_from(program.take_link(id)?).map_err(|source| XdpError::Link {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                link.pin(&path).map_err(|source| XdpError::Pin {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                info!("XDP balancer attached to {interface} ({mode:?} mode)");
+            }
+            None => {
+                program
+                    .attach(interface, mode.into())
+                    .map_err(attach_error)?;
+                info!("XDP balancer attached to {interface} ({mode:?} mode)");
+            }
+        }
         self.interfaces.push(interface.to_string());
-        info!("XDP balancer attached to {interface} ({mode:?} mode)");
+        Ok(())
+    }
+
+    /// Stops forwarding: detaches the balancer and frees its maps, pinned or not, and
+    /// puts back the forwarding settings it changed. With `keep`, leaves all of that to
+    /// the next agent instead, which adopts it (an upgrade).
+    pub fn shut_down(mut self, keep: bool) -> Result<(), XdpError> {
+        if keep {
+            for guard in self.forwarding.drain(..) {
+                guard.keep();
+            }
+            info!("XDP data plane left forwarding for the next xlb");
+            return Ok(());
+        }
+        if let Some(pins) = &self.pins {
+            pins.remove().map_err(|source| pin_error(pins, source))?;
+        }
         Ok(())
     }
 
@@ -216,7 +323,7 @@ impl XdpDataPlane {
         if new {
             self.maps.reset_service_stats(id)?;
         }
-        let indices = self.apply_reals(key, plan)?;
+        let indices = self.apply_reals(key, id, plan)?;
         let table = tables::selection_table(*key, selection, plan, &indices)?;
         let previous = self.applied.get(key);
         // A changed table goes to the slot the program is not reading; the switch is the
@@ -265,11 +372,21 @@ impl XdpDataPlane {
 
     /// Gives `plan`'s reals of service `key` their slots in `REALS` (freeing those of reals
     /// that left it) and writes their entries; returns their slots in the plan's order.
-    fn apply_reals(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<Vec<u32>, XdpError> {
+    fn apply_reals(
+        &mut self,
+        key: &ServiceKey,
+        id: u32,
+        plan: &ServicePlan,
+    ) -> Result<Vec<u32>, XdpError> {
         let previous = self.applied.get(key);
         for addr in previous.iter().flat_map(|p| &p.reals) {
             if !plan.reals.iter().any(|r| r.addr == *addr) {
-                release_real(&mut self.reals, &mut self.maps, key.real(*addr))?;
+                release_real(
+                    &mut self.reals,
+                    &mut self.maps,
+                    &self.generations,
+                    key.real(*addr),
+                )?;
             }
         }
         let mut indices = Vec::with_capacity(plan.reals.len());
@@ -287,7 +404,7 @@ impl XdpDataPlane {
             // Written every time: the weight the program checks may have changed.
             self.maps.set_real(
                 index,
-                &encode::real_entry(real.addr, *generation, real.effective_weight()),
+                &encode::real_entry(real.addr, *generation, real.effective_weight(), id),
             )?;
             indices.push(index);
         }
@@ -300,7 +417,12 @@ impl XdpDataPlane {
         };
         self.maps.remove_service(&encode::vip_key(key))?;
         for addr in applied.reals {
-            release_real(&mut self.reals, &mut self.maps, key.real(addr))?;
+            release_real(
+                &mut self.reals,
+                &mut self.maps,
+                &self.generations,
+                key.real(addr),
+            )?;
         }
         self.services.release(key);
         Ok(())
@@ -366,6 +488,10 @@ impl Driver for XdpDataPlane {
     fn stats(&self) -> Result<Stats, DriverError> {
         Ok(XdpDataPlane::stats(self)?)
     }
+
+    fn shut_down(self: Box<Self>, keep: bool) -> Result<(), DriverError> {
+        Ok(XdpDataPlane::shut_down(*self, keep)?)
+    }
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
@@ -373,6 +499,20 @@ fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
         .program_mut(PROGRAM)
         .ok_or(XdpError::Missing("balancer program"))?
         .try_into()?)
+}
+
+fn pin_error(pins: &Pins, source: std::io::Error) -> XdpError {
+    XdpError::Pins {
+        dir: pins.dir().display().to_string(),
+        source,
+    }
+}
+
+/// The maps of [`OBJECT`], by name.
+fn object_map_names() -> Result<Vec<String>, XdpError> {
+    let object = aya_obj::Object::parse(OBJECT)
+        .map_err(|source| XdpError::Load(aya::EbpfError::ParseError(source)))?;
+    Ok(object.maps.into_keys().collect())
 }
 
 fn full(what: &'static str, full: slots::Full) -> XdpError {
@@ -385,10 +525,11 @@ fn full(what: &'static str, full: slots::Full) -> XdpError {
 fn release_real(
     reals: &mut Slots<RealKey>,
     maps: &mut Maps,
+    generations: &[u32],
     real: RealKey,
 ) -> Result<(), XdpError> {
     if let Some(index) = reals.release(&real) {
-        maps.set_real(index, &Real::default())?;
+        maps.set_real(index, &Real::vacant(generations[index as usize]))?;
     }
     Ok(())
 }

@@ -20,11 +20,20 @@ pub struct Full {
 }
 
 impl<K: Eq + Hash + Clone> Slots<K> {
-    pub fn new(capacity: u32) -> Self {
+    /// Slots of which `taken` are already held, as a previous agent left them (slots out
+    /// of range are ignored); the others are free.
+    pub fn with_taken(capacity: u32, taken: impl IntoIterator<Item = (K, u32)>) -> Self {
+        let assigned: HashMap<K, u32> = taken
+            .into_iter()
+            .filter(|(_, slot)| *slot < capacity)
+            .collect();
+        let next = assigned.values().max().map_or(0, |slot| slot + 1);
+        let held: std::collections::HashSet<u32> = assigned.values().copied().collect();
+        let free = (0..next).filter(|slot| !held.contains(slot)).collect();
         Self {
-            assigned: HashMap::new(),
-            free: VecDeque::new(),
-            next: 0,
+            assigned,
+            free,
+            next,
             capacity,
         }
     }
@@ -67,7 +76,7 @@ mod tests {
 
     #[test]
     fn keys_keep_their_slot() {
-        let mut slots = Slots::new(4);
+        let mut slots = Slots::<&str>::with_taken(4, []);
         assert_eq!(slots.assign(&"a"), Ok((0, true)));
         assert_eq!(slots.assign(&"b"), Ok((1, true)));
         assert_eq!(slots.assign(&"a"), Ok((0, false)));
@@ -75,7 +84,7 @@ mod tests {
 
     #[test]
     fn freed_slots_are_reused_oldest_first() {
-        let mut slots = Slots::new(3);
+        let mut slots = Slots::<&str>::with_taken(3, []);
         for k in ["a", "b", "c"] {
             slots.assign(&k).unwrap();
         }
@@ -86,8 +95,17 @@ mod tests {
     }
 
     #[test]
+    fn taken_slots_stay_and_the_gaps_are_free() {
+        let mut slots = Slots::with_taken(8, [("a", 3), ("b", 1)]);
+        assert_eq!(slots.assign(&"a"), Ok((3, false)));
+        assert_eq!(slots.assign(&"c"), Ok((0, true)));
+        assert_eq!(slots.assign(&"d"), Ok((2, true)));
+        assert_eq!(slots.assign(&"e"), Ok((4, true)));
+    }
+
+    #[test]
     fn full_is_an_error_not_a_panic() {
-        let mut slots = Slots::new(1);
+        let mut slots = Slots::<&str>::with_taken(1, []);
         slots.assign(&"a").unwrap();
         assert_eq!(slots.assign(&"b"), Err(Full { capacity: 1 }));
     }
