@@ -16,6 +16,8 @@ use nix::{
     unistd::Pid,
 };
 
+use crate::scaled;
+
 /// How long a process gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long a SIGKILLed process may take to be reapable (it can be in the middle of a syscall).
@@ -105,9 +107,10 @@ impl Child {
         match self.wait_up_to(timeout)? {
             Some(status) => Ok(status),
             None => bail!(
-                "{} (pid {}) still running after {timeout:?}",
+                "{} (pid {}) still running after {:?}",
                 self.label,
-                self.pid()
+                self.pid(),
+                scaled(timeout)
             ),
         }
     }
@@ -187,12 +190,12 @@ impl Drop for Child {
     }
 }
 
-/// Waits at most `timeout` for `process` to exit, reaping it if it did.
+/// Waits at most `timeout` ([`scaled`]) for `process` to exit, reaping it if it did.
 pub(crate) fn wait_timeout(
     process: &mut std::process::Child,
     timeout: Duration,
 ) -> io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     loop {
         if let Some(status) = process.try_wait()? {
             return Ok(Some(status));

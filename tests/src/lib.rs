@@ -53,4 +53,4 @@ pub use netns::Netns;
 pub use nix::sys::signal::Signal;
 pub use privilege::{is_root, note_skip};
 pub use static_net::StaticNet;
-pub use wait::{Ready, holds_for, wait_until};
+pub use wait::{Ready, TIME_SCALE_VAR, holds_for, scaled, wait_until};
