@@ -18,6 +18,7 @@ use nix::{
 };
 
 use crate::notify::NotifySocket;
+use crate::scaled;
 
 /// How long a process gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -134,17 +135,20 @@ impl Child {
         match self.wait_up_to(timeout)? {
             Some(status) => Ok(status),
             None => bail!(
-                "{} (pid {}) still running after {timeout:?}",
+                "{} (pid {}) still running after {:?}",
                 self.label,
-                self.pid()
+                self.pid(),
+                scaled(timeout)
             ),
         }
     }
 
-    /// Waits at most `timeout` for the process to notify `state` (such as `READY=1`), or to
-    /// exit, whichever comes first. Either failure is an [`Ended`] that says how the
-    /// process ended and what it wrote on stderr; a process still running is stopped first.
+    /// Waits at most `timeout` ([`scaled`]) for the process to notify `state` (such as
+    /// `READY=1`), or to exit, whichever comes first. Either failure is an [`Ended`] that
+    /// says how the process ended and what it wrote on stderr; a process still running is
+    /// stopped first.
     pub fn wait_notified(&mut self, state: &str, timeout: Duration) -> anyhow::Result<()> {
+        let timeout = scaled(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             // Exit first, then the socket: whatever it sent before it exited is queued.
@@ -302,12 +306,12 @@ impl fmt::Display for Ended {
 
 impl std::error::Error for Ended {}
 
-/// Waits at most `timeout` for `process` to exit, reaping it if it did.
+/// Waits at most `timeout` ([`scaled`]) for `process` to exit, reaping it if it did.
 pub(crate) fn wait_timeout(
     process: &mut std::process::Child,
     timeout: Duration,
 ) -> io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     loop {
         if let Some(status) = process.try_wait()? {
             return Ok(Some(status));

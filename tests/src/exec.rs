@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::child::wait_timeout;
+use crate::{child::wait_timeout, scaled};
 
 /// Long enough for any `ip`/`ethtool` call on a busy two-core machine, short enough that a
 /// hung one fails the test instead of the CI run.
@@ -40,7 +40,10 @@ pub(crate) fn output(mut command: Command) -> anyhow::Result<String> {
         None => {
             let _ = process.kill();
             let _ = process.wait();
-            bail!("{command:?} did not finish within {HELPER_TIMEOUT:?}");
+            bail!(
+                "{command:?} did not finish within {:?}",
+                scaled(HELPER_TIMEOUT)
+            );
         }
     };
     let stdout = stdout.join().unwrap_or_default();

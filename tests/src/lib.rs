@@ -56,5 +56,5 @@ pub use nix::sys::signal::Signal;
 pub use privilege::{is_root, note_skip};
 pub use static_net::StaticNet;
 pub use verifier::{Verdict, table as verifier_table, verify};
-pub use wait::{Ready, holds_for, wait_until};
+pub use wait::{Ready, TIME_SCALE_VAR, holds_for, scaled, wait_until};
 pub use xlb::XlbRun;

@@ -1,12 +1,46 @@
 //! Bounded polling: the only way a test waits for the network or a process to get somewhere.
+//!
+//! Every timeout of the test bed goes through [`scaled`], so that one environment variable,
+//! [`TIME_SCALE_VAR`], stretches them all where everything runs slower than on the machines
+//! they were chosen on (`cargo xtask vm` sets it in its emulated guest). Poll intervals are
+//! not scaled, nor the periods [`holds_for`] asserts something for.
 
 use std::{
+    env,
     fmt::Display,
+    sync::OnceLock,
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::bail;
+
+/// A positive number that multiplies every timeout; 1 when unset.
+pub const TIME_SCALE_VAR: &str = "XLB_TEST_TIME_SCALE";
+
+/// `timeout` multiplied by [`TIME_SCALE_VAR`].
+///
+/// # Panics
+///
+/// If the variable is set to something else than a positive number, so that a typo cannot
+/// silently leave the timeouts as they are.
+pub fn scaled(timeout: Duration) -> Duration {
+    static SCALE: OnceLock<f64> = OnceLock::new();
+    let scale = *SCALE.get_or_init(|| match env::var(TIME_SCALE_VAR) {
+        Err(_) => 1.0,
+        Ok(value) => parse_scale(&value)
+            .unwrap_or_else(|| panic!("{TIME_SCALE_VAR}={value:?} is not a positive number")),
+    });
+    timeout.mul_f64(scale)
+}
+
+fn parse_scale(value: &str) -> Option<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|scale| scale.is_finite() && *scale > 0.0)
+}
 
 /// What a polled check reports: done with a value, or not yet (maybe with the reason, which a
 /// timeout quotes so the failure says what was last seen).
@@ -37,7 +71,7 @@ impl<T, E: Display> Ready for Result<T, E> {
     }
 }
 
-/// Calls `check` every `poll` until it is ready, for at most `timeout`.
+/// Calls `check` every `poll` until it is ready, for at most `timeout` ([`scaled`]).
 ///
 /// The error names `what` was awaited and the last reason `check` gave, so a test that times
 /// out says why without extra logging.
@@ -47,6 +81,7 @@ pub fn wait_until<R: Ready>(
     poll: Duration,
     mut check: impl FnMut() -> R,
 ) -> anyhow::Result<R::Value> {
+    let timeout = scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         let last = match check().ready() {
@@ -135,6 +170,15 @@ mod tests {
     #[test]
     fn holds_for_passes_when_the_condition_lasts() {
         holds_for("truth", Duration::from_millis(20), POLL, || true).unwrap();
+    }
+
+    #[test]
+    fn the_scale_is_a_positive_number() {
+        assert_eq!(parse_scale("20"), Some(20.0));
+        assert_eq!(parse_scale(" 2.5\n"), Some(2.5));
+        for bad in ["", "0", "-3", "ten", "inf", "NaN"] {
+            assert_eq!(parse_scale(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

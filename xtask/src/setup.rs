@@ -7,7 +7,10 @@ use std::{env, fs, process::Command};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::cmd::{self, probe};
+use crate::{
+    cmd::{self, probe},
+    vm,
+};
 
 /// Debian packages, and why xlb needs each.
 const PACKAGES: &[(&str, &str)] = &[
@@ -36,28 +39,53 @@ const PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTP from the command line"),
 ];
 
+/// Debian packages of the VM that runs tests under Debian 12's kernel (`cargo xtask vm`),
+/// installed without their recommendations (QEMU's would bring a desktop).
+const VM_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86", "the emulator the VM runs in"),
+    (
+        "busybox-static",
+        "the VM's init and its tools, before the host's root is mounted",
+    ),
+    (
+        "kmod",
+        "depmod for the VM kernel's modules, modprobe in the VM",
+    ),
+    ("xz-utils", "unpacking the VM kernel's image"),
+];
+
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPFFS: &str = "/sys/fs/bpf";
 
 pub fn run() -> anyhow::Result<()> {
-    debian_packages()?;
+    debian_packages("Debian packages", PACKAGES, &[])?;
     ebpf_toolchain()?;
     bpf_linker()?;
     bpffs()?;
+    debian_packages(
+        "Debian packages of the VM",
+        VM_PACKAGES,
+        &["--no-install-recommends"],
+    )?;
+    vm::kernel::prepare()?;
     println!("setup: done");
     Ok(())
 }
 
-fn debian_packages() -> anyhow::Result<()> {
+fn debian_packages(
+    what: &str,
+    packages: &[(&'static str, &str)],
+    install_options: &[&str],
+) -> anyhow::Result<()> {
     let mut missing = Vec::new();
-    for &(package, why) in PACKAGES {
+    for &(package, why) in packages {
         if !is_installed(package)? {
             println!("setup: {package} is missing ({why})");
             missing.push(package);
         }
     }
     if missing.is_empty() {
-        println!("setup: Debian packages: all {} present", PACKAGES.len());
+        println!("setup: {what}: all {} present", packages.len());
         return Ok(());
     }
     require_root("install Debian packages")?;
@@ -65,6 +93,7 @@ fn debian_packages() -> anyhow::Result<()> {
     cmd::run(
         Command::new("apt-get")
             .args(["install", "--yes"])
+            .args(install_options)
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context, ensure};
 
 use super::wire::read_head;
-use crate::Netns;
+use crate::{Netns, scaled};
 
 /// Bounds each connect, read and write: on a healthy test bed everything is sub-millisecond,
 /// so this only ever ends a request that is not going to complete.
@@ -60,10 +60,11 @@ impl HttpConnection {
     }
 
     fn open(peer: SocketAddr) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect_timeout(&peer, TIMEOUT)
+        let timeout = scaled(TIMEOUT);
+        let stream = TcpStream::connect_timeout(&peer, timeout)
             .with_context(|| format!("connect to {peer}"))?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         Ok(Self {
             stream: BufReader::new(stream),
             peer,

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context;
 
 use super::wire::read_head;
-use crate::{Child, Netns, wait_until, workspace_binary};
+use crate::{Child, Netns, scaled, wait_until, workspace_binary};
 
 const SERVER_BINARY: &str = "xlb-http-real";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,7 +100,7 @@ impl Netns {
             START_TIMEOUT,
             Duration::from_millis(20),
             || -> anyhow::Result<TcpStream> {
-                Ok(self.run(|| TcpStream::connect_timeout(&local, PROBE_TIMEOUT))??)
+                Ok(self.run(|| TcpStream::connect_timeout(&local, scaled(PROBE_TIMEOUT)))??)
             },
         );
         if let Err(err) = listening {
