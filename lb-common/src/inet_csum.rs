@@ -16,6 +16,27 @@ pub fn add_words(mut sum: u32, words: &[u16]) -> u32 {
     sum
 }
 
+/// Adds `bytes` to a running `sum`, as words read natively like [`add_words`]; an odd last
+/// byte counts as a word padded with a zero byte (RFC 1071). For messages built in byte
+/// buffers (the agent's VRRP adverts and ICMP echoes), of any length: the sum is folded as
+/// it goes, so it cannot overflow.
+pub fn add_bytes(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut words = bytes.chunks_exact(2);
+    for word in &mut words {
+        sum = fold(sum) + u32::from(u16::from_ne_bytes([word[0], word[1]]));
+    }
+    if let [last] = words.remainder() {
+        sum = fold(sum) + u32::from(u16::from_ne_bytes([*last, 0]));
+    }
+    sum
+}
+
+/// The checksum field's value for `bytes` alone, to be stored with `to_ne_bytes`; a
+/// message that carries its own correct checksum gives 0.
+pub fn checksum(bytes: &[u8]) -> u16 {
+    finish(add_bytes(0, bytes))
+}
+
 /// The checksum field's value for a running `sum`: folded to 16 bits and complemented.
 pub const fn finish(sum: u32) -> u16 {
     !(fold(sum) as u16)
@@ -120,6 +141,32 @@ mod tests {
     #[test]
     fn carries_fold_back_in() {
         assert_eq!(finish(add_words(0, &[0xffff, 0xffff, 0x0002])), !0x0002);
+    }
+
+    #[test]
+    fn bytes_sum_like_their_words_and_pad_an_odd_end() {
+        let header = [
+            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
+            0xc7,
+        ];
+        assert_eq!(checksum(&header).to_ne_bytes(), [0xb8, 0x61]);
+        assert_eq!(
+            finish(add_bytes(add_bytes(0, &header[..8]), &header[8..])),
+            checksum(&header),
+            "a sum may be built in pieces of even length"
+        );
+        // RFC 1071's padding: an odd last byte is followed by a zero byte.
+        assert_eq!(
+            checksum(&[0x12, 0x34, 0x56]),
+            checksum(&[0x12, 0x34, 0x56, 0])
+        );
+        assert_eq!(checksum(&[]), 0xffff);
+    }
+
+    #[test]
+    fn long_messages_do_not_overflow_the_sum() {
+        // 128 KiB of 0xffff words would overflow an unfolded 32-bit sum.
+        assert_eq!(checksum(&[0xff; 128 * 1024 + 2]), 0);
     }
 }
 

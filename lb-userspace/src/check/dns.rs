@@ -1,34 +1,34 @@
 //! `DNS_CHECK`: a real is alive while it answers a query (`type` for `name`, SOA for "."
 //! by default) over UDP with no error code.
+//!
+//! Messages are written and read with `simple-dns`. Like keepalived, the check reads only
+//! an answer's header (its id, whether it is a response, its response code): a resolver
+//! that answers is alive whatever its answer's records say.
 
 use std::{io, net::SocketAddr};
+
+use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, TYPE, header_buffer};
 
 use super::{connect::Endpoint, random_u64, runner::Failure};
 use crate::config::DnsCheck;
 
 /// The query types keepalived knows, by their names in keepalived.conf.
-const TYPES: &[(&str, u16)] = &[
-    ("A", 1),
-    ("NS", 2),
-    ("CNAME", 5),
-    ("SOA", 6),
-    ("MX", 15),
-    ("TXT", 16),
-    ("AAAA", 28),
-    ("RRSIG", 46),
-    ("DNSKEY", 48),
+const TYPES: &[(&str, TYPE)] = &[
+    ("A", TYPE::A),
+    ("NS", TYPE::NS),
+    ("CNAME", TYPE::CNAME),
+    ("SOA", TYPE::SOA),
+    ("MX", TYPE::MX),
+    ("TXT", TYPE::TXT),
+    ("AAAA", TYPE::AAAA),
+    ("RRSIG", TYPE::RRSIG),
+    ("DNSKEY", TYPE::DNSKEY),
 ];
-
-/// Recursion desired, as keepalived asks.
-const FLAG_RD: u16 = 0x0100;
-/// Query or response.
-const FLAG_QR: u16 = 0x8000;
-const HEADER_LEN: usize = 12;
 
 pub struct Probe {
     endpoint: Endpoint,
     name: String,
-    qtype: u16,
+    qtype: TYPE,
 }
 
 impl Probe {
@@ -64,41 +64,45 @@ impl Probe {
         match tokio::time::timeout(self.endpoint.timeout, wait).await {
             Err(_) => Err(failed("read timeout from socket.".into())),
             Ok(Err(err)) => Err(io_failed(err)),
-            Ok(Ok(0)) => Ok(()),
-            Ok(Ok(rcode)) => Err(failed(format!("read error occurred. (rcode = {rcode})"))),
+            Ok(Ok(RCODE::NoError)) => Ok(()),
+            Ok(Ok(rcode)) => Err(failed(format!(
+                "read error occurred. (rcode = {})",
+                rcode_number(rcode)
+            ))),
         }
     }
 }
 
-/// A query with id `id` for `name` (dotted, "." for the root), class IN.
-fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
-    let mut msg = Vec::with_capacity(HEADER_LEN + name.len() + 6);
-    msg.extend_from_slice(&id.to_be_bytes());
-    msg.extend_from_slice(&FLAG_RD.to_be_bytes());
-    // One question, no answer, authority or additional records.
-    msg.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        let len = u8::try_from(label.len())
-            .ok()
-            .filter(|&l| l <= 63)
-            .ok_or_else(|| format!("name '{name}' has a label longer than 63 bytes"))?;
-        msg.push(len);
-        msg.extend_from_slice(label.as_bytes());
-    }
-    msg.push(0);
-    msg.extend_from_slice(&qtype.to_be_bytes());
-    msg.extend_from_slice(&1u16.to_be_bytes());
-    Ok(msg)
+/// A query with id `id` for `name` (dotted, "." for the root), class IN, recursion
+/// desired, as keepalived sends it.
+fn query(id: u16, name: &str, qtype: TYPE) -> Result<Vec<u8>, String> {
+    let invalid = |err: simple_dns::SimpleDnsError| format!("name '{name}': {err}");
+    let mut packet = Packet::new_query(id);
+    packet.set_flags(PacketFlag::RECURSION_DESIRED);
+    packet.questions.push(Question::new(
+        Name::new(name).map_err(invalid)?,
+        qtype.into(),
+        CLASS::IN.into(),
+        false,
+    ));
+    packet.build_bytes_vec().map_err(invalid)
 }
 
 /// The response code of `msg` when it is the response to query `id`; `None` for anything
 /// else (too short, another id, a query), which keepalived ignores while it waits.
-fn answer(msg: &[u8], id: u16) -> Option<u16> {
-    if msg.len() < HEADER_LEN || msg[..2] != id.to_be_bytes() {
-        return None;
+fn answer(msg: &[u8], id: u16) -> Option<RCODE> {
+    let ours = header_buffer::id(msg).ok()? == id
+        && header_buffer::has_flags(msg, PacketFlag::RESPONSE).ok()?;
+    ours.then(|| header_buffer::rcode_unchecked(msg))
+}
+
+/// The number keepalived logs for a response code. simple-dns folds the unassigned codes
+/// (11 to 15) into one variant, so those are logged by name.
+fn rcode_number(rcode: RCODE) -> String {
+    match rcode {
+        RCODE::Reserved => "unassigned".to_owned(),
+        code => (code as u16).to_string(),
     }
-    let flags = u16::from_be_bytes([msg[2], msg[3]]);
-    (flags & FLAG_QR != 0).then_some(flags & 0x000f)
 }
 
 #[cfg(test)]
@@ -111,26 +115,26 @@ mod tests {
     #[test]
     fn queries_are_built_like_keepalived_s() {
         assert_eq!(
-            query(0xabcd, "www.example.org", 1).unwrap(),
+            query(0xabcd, "www.example.org", TYPE::A).unwrap(),
             b"\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\
               \x03www\x07example\x03org\x00\x00\x01\x00\x01"
         );
         assert_eq!(
-            query(1, ".", 6).unwrap(),
+            query(1, ".", TYPE::SOA).unwrap(),
             b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x06\x00\x01"
         );
-        assert!(query(1, &"a".repeat(64), 1).is_err());
+        assert!(query(1, &"a".repeat(64), TYPE::A).is_err());
     }
 
     #[test]
     fn only_responses_to_our_query_count() {
-        let mut response = query(7, ".", 6).unwrap();
+        let mut response = query(7, ".", TYPE::SOA).unwrap();
         assert_eq!(answer(&response, 7), None, "a query is no answer");
         response[2] |= 0x80;
-        assert_eq!(answer(&response, 7), Some(0));
+        assert_eq!(answer(&response, 7), Some(RCODE::NoError));
         assert_eq!(answer(&response, 8), None);
         response[3] |= 0x03;
-        assert_eq!(answer(&response, 7), Some(3), "NXDOMAIN");
+        assert_eq!(answer(&response, 7), Some(RCODE::NameError), "NXDOMAIN");
         assert_eq!(answer(&response[..5], 7), None);
     }
 

@@ -5,7 +5,12 @@
 //! The request is keepalived's, byte for byte (its `User-Agent`, its `Host` rules, its
 //! `http_protocol` variants), so servers that special-case keepalived's checks see the
 //! same thing. The digest covers the body as sent, chunked framing included, like
-//! keepalived's and its `genhash` tool's.
+//! keepalived's and its `genhash` tool's, so digests made with `genhash` keep matching.
+//!
+//! That is why the response is not read by an HTTP client such as hyper, which decodes
+//! chunked bodies and so digests other bytes: the head (status line and headers, up to
+//! the first blank line, where keepalived starts the body) is parsed by `httparse`, and
+//! the body is the bytes after it, up to its `Content-Length` or the server's close.
 
 use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 
@@ -232,8 +237,8 @@ where
 /// it streams by.
 struct ResponseReader {
     head: Vec<u8>,
-    /// Once the head is complete: its status code and `Content-Length`.
-    parsed: Option<(Option<u16>, Option<usize>)>,
+    /// Once the head is complete: what it says.
+    parsed: Option<Head>,
     body_len: usize,
     md5: md5::Context,
     body: Option<Vec<u8>>,
@@ -260,11 +265,9 @@ impl ResponseReader {
             };
             let head_len = end + 4;
             data = &data[head_len - before..];
-            self.head.truncate(head_len);
-            let head = String::from_utf8_lossy(&self.head);
-            self.parsed = Some((status_code(&head), content_length(&head)));
+            self.parsed = Some(Head::parse(&self.head[..head_len]));
         }
-        let length = self.parsed.and_then(|(_, length)| length);
+        let length = self.parsed.and_then(|head| head.content_length);
         let wanted = length.map_or(data.len(), |l| {
             l.saturating_sub(self.body_len).min(data.len())
         });
@@ -280,7 +283,7 @@ impl ResponseReader {
 
     fn finish(self) -> Response {
         Response {
-            status: self.parsed.and_then(|(status, _)| status),
+            status: self.parsed.and_then(|head| head.status),
             digest: self.md5.finalize().0,
             body: self.body.unwrap_or_default(),
         }
@@ -291,26 +294,44 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The code of a status line `HTTP/1.x NNN reason`: three digits between spaces (or the
-/// line's end).
-fn status_code(head: &str) -> Option<u16> {
-    let line = head.lines().next()?;
-    let mut words = line.split(' ');
-    words.next().filter(|v| v.starts_with("HTTP/"))?;
-    let code = words.next()?;
-    (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| code.parse().ok())
-        .flatten()
+/// What a response head says that a check uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    /// The status line's code: `None` when the head is no HTTP/1 status line (another
+    /// protocol, a code that is not three digits).
+    status: Option<u16>,
+    /// The first `Content-Length` header that holds a number.
+    content_length: Option<usize>,
 }
 
-fn content_length(head: &str) -> Option<usize> {
-    head.lines().skip(1).find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())
-            .flatten()
-    })
+impl Head {
+    /// Parses a complete head, blank line included. keepalived reads little more than the
+    /// status code, so httparse is told to be as lenient: header lines it cannot read are
+    /// skipped, folded and oddly spaced headers are taken, and a head whose headers cannot
+    /// be read at all still has the status its first line gave.
+    fn parse(head: &[u8]) -> Self {
+        // One header per line at the most, so no head has too many.
+        let lines = head.iter().filter(|&&b| b == b'\n').count();
+        let mut headers = vec![httparse::EMPTY_HEADER; lines];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = httparse::ParserConfig::default()
+            .allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .ignore_invalid_headers_in_responses(true)
+            .parse_response(&mut response, head);
+        let content_length = match parsed {
+            Ok(httparse::Status::Complete(_)) => response
+                .headers
+                .iter()
+                .filter(|header| header.name.eq_ignore_ascii_case("content-length"))
+                .find_map(|header| std::str::from_utf8(header.value).ok()?.trim().parse().ok()),
+            _ => None,
+        };
+        Self {
+            status: response.code,
+            content_length,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +366,14 @@ mod tests {
         );
     }
 
+    fn status_code(head: &str) -> Option<u16> {
+        Head::parse(format!("{head}\r\n").as_bytes()).status
+    }
+
+    fn content_length(head: &str) -> Option<usize> {
+        Head::parse(head.as_bytes()).content_length
+    }
+
     #[test]
     fn status_lines_and_lengths_are_read_strictly() {
         assert_eq!(
@@ -359,6 +388,26 @@ mod tests {
             Some(12)
         );
         assert_eq!(content_length("HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn heads_are_read_as_leniently_as_keepalived_reads_them() {
+        let head = Head::parse(
+            b"HTTP/1.1 200 OK\r\nnot a header\r\nX-Folded: a\r\n b\r\n\
+              Content-Length : 7\r\n\r\n",
+        );
+        assert_eq!(
+            head,
+            Head {
+                status: Some(200),
+                content_length: Some(7)
+            }
+        );
+        assert_eq!(
+            Head::parse(b"HTTP/1.1 404 Not Found\r\nBad\0Header: x\r\n\r\n").status,
+            Some(404),
+            "unreadable headers still leave the status"
+        );
     }
 
     fn read(chunks: &[&[u8]], keep_body: bool) -> (Response, bool) {

@@ -12,6 +12,7 @@ use std::{
     sync::atomic::{AtomicU16, Ordering},
 };
 
+use lb_common::inet_csum;
 use socket2::{Protocol, SockAddr, Socket, Type};
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -109,8 +110,8 @@ impl Echo {
         msg.extend_from_slice(&self.seq.to_be_bytes());
         msg.extend((0..PAYLOAD_LEN).map(|i| i as u8));
         if self.v4 {
-            let sum = checksum(&msg);
-            msg[2..4].copy_from_slice(&sum.to_be_bytes());
+            let sum = inet_csum::checksum(&msg);
+            msg[2..4].copy_from_slice(&sum.to_ne_bytes());
         }
         msg
     }
@@ -134,18 +135,6 @@ impl Echo {
     }
 }
 
-/// The Internet checksum (RFC 1071) of `data`.
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +150,7 @@ mod tests {
         let request = echo.request();
         assert_eq!(request.len(), 8 + PAYLOAD_LEN);
         assert_eq!(
-            checksum(&request),
+            inet_csum::checksum(&request),
             0,
             "a message with its checksum sums to zero"
         );

@@ -6,6 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use lb_common::inet_csum;
+
 use super::{
     check::Reject,
     types::{AdvertInterval, Priority, Version, Vrid},
@@ -105,7 +107,7 @@ impl Advert {
             }
         }
         let sum = vrrp_checksum(self.version, &out, src, dst);
-        out[6..8].copy_from_slice(&sum.to_be_bytes());
+        out[6..8].copy_from_slice(&sum.to_ne_bytes());
         out
     }
 
@@ -195,60 +197,34 @@ impl Advert {
     }
 }
 
-/// The checksum field's value for `msg` (computed with the field zeroed), or 0 when
-/// `msg`'s own checksum is correct. VRRPv3 covers an IPv4/IPv6 pseudo-header, VRRPv2
-/// only the message.
+/// The checksum field's value for `msg` (computed with the field zeroed; stored with
+/// `to_ne_bytes`, as [`inet_csum`] sums words as they lie), or 0 when `msg`'s own checksum
+/// is correct. VRRPv3 covers an IPv4/IPv6 pseudo-header, VRRPv2 only the message.
 fn vrrp_checksum(version: Version, msg: &[u8], src: IpAddr, dst: IpAddr) -> u16 {
-    let mut sum = Checksum::default();
+    let mut sum = 0;
     if version == Version::V3 {
         match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                sum.add(&s.octets());
-                sum.add(&d.octets());
-                sum.add(&[0, IPPROTO_VRRP]);
-                sum.add(&(msg.len() as u16).to_be_bytes());
+                sum = inet_csum::add_bytes(sum, &s.octets());
+                sum = inet_csum::add_bytes(sum, &d.octets());
+                sum = inet_csum::add_bytes(sum, &[0, IPPROTO_VRRP]);
+                sum = inet_csum::add_bytes(sum, &(msg.len() as u16).to_be_bytes());
             }
             (s, d) => {
-                sum.add(&ipv6_octets(s));
-                sum.add(&ipv6_octets(d));
-                sum.add(&(msg.len() as u32).to_be_bytes());
-                sum.add(&[0, 0, 0, IPPROTO_VRRP]);
+                sum = inet_csum::add_bytes(sum, &ipv6_octets(s));
+                sum = inet_csum::add_bytes(sum, &ipv6_octets(d));
+                sum = inet_csum::add_bytes(sum, &(msg.len() as u32).to_be_bytes());
+                sum = inet_csum::add_bytes(sum, &[0, 0, 0, IPPROTO_VRRP]);
             }
         }
     }
-    sum.add(msg);
-    sum.finish()
+    inet_csum::finish(inet_csum::add_bytes(sum, msg))
 }
 
 fn ipv6_octets(addr: IpAddr) -> [u8; 16] {
     match addr {
         IpAddr::V6(a) => a.octets(),
         IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-    }
-}
-
-/// The Internet checksum (RFC 1071) over pieces that are each an even number of bytes
-/// long, except possibly the last.
-#[derive(Default)]
-struct Checksum(u32);
-
-impl Checksum {
-    fn add(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(2);
-        for w in &mut words {
-            self.0 += u32::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        if let [last] = words.remainder() {
-            self.0 += u32::from(*last) << 8;
-        }
-    }
-
-    fn finish(self) -> u16 {
-        let mut s = self.0;
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        !(s as u16)
     }
 }
 
@@ -359,10 +335,8 @@ mod tests {
             ..advert(Version::V3, &["203.0.113.10"])
         };
         let bytes = a.encode(ip("192.0.2.2"), ip(DST4));
-        let mut sum = Checksum::default();
-        sum.add(&[192, 0, 2, 2, 224, 0, 0, 18, 0, 112, 0, 12]);
-        sum.add(&bytes);
-        assert_eq!(sum.finish(), 0);
+        let pseudo = inet_csum::add_bytes(0, &[192, 0, 2, 2, 224, 0, 0, 18, 0, 112, 0, 12]);
+        assert_eq!(inet_csum::finish(inet_csum::add_bytes(pseudo, &bytes)), 0);
         assert_eq!(
             bytes,
             [0x31, 51, 100, 1, 0, 100, 0x8b, 0xca, 203, 0, 113, 10]
@@ -393,7 +367,7 @@ mod tests {
             b[6] = 0;
             b[7] = 0;
             let sum = vrrp_checksum(Version::V2, &b, ip(SRC4), ip(DST4));
-            b[6..8].copy_from_slice(&sum.to_be_bytes());
+            b[6..8].copy_from_slice(&sum.to_ne_bytes());
             b
         };
         assert_eq!(
