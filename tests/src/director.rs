@@ -2,7 +2,6 @@
 
 use std::{path::PathBuf, time::Duration};
 
-
 use crate::{Child, Node, wait_until};
 
 /// How long a ready xlb may take to check the reals and answer through the VIP.
