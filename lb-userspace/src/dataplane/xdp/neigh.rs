@@ -107,7 +107,8 @@ mod tests {
             family: Family::V4 as u8,
             _pad: [0; 3],
         };
-        // SAFETY: reading a plain `repr(C)` value as bytes.
+        // SAFETY: `raw` is a live `repr(C)` value whose padding is an explicit field, so all
+        // `size_of::<NeighMiss>()` of its bytes are initialised, for as long as `bytes` lives.
         let bytes = unsafe {
             std::slice::from_raw_parts(
                 (&raw as *const NeighMiss).cast::<u8>(),
