@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod ctl;
 pub mod dataplane;
+pub mod net;
 pub mod realserver;
 mod unsupported;
 pub mod vrrp;

@@ -158,7 +158,7 @@ fn main() -> ExitCode {
             remove: true,
             run_dir,
             ..
-        } => realserver::remove(&run_dir, &interface),
+        } => netlink_command(realserver::remove(&run_dir, &interface)),
         Command::Realserver {
             vips,
             mode,
@@ -166,13 +166,13 @@ fn main() -> ExitCode {
             remove: false,
             run_dir,
             xdp_mode,
-        } => realserver::add(&realserver::Options {
+        } => netlink_command(realserver::add(&realserver::Options {
             vips,
             mode,
             interface,
             run_dir,
             xdp_mode,
-        }),
+        })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +188,14 @@ fn run(options: agent::Options) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(agent::run(options))
+}
+
+/// Runs a one-shot command whose netlink requests need a runtime, on this thread alone.
+fn netlink_command(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }
 
 /// `xlb check`: every problem as `FILE:LINE:COL: error|warning: message` on stderr; exit

@@ -24,8 +24,8 @@ use crate::{
         Mode,
         decap::{self, Decap},
     },
+    net::{self, HostAddr, Netlink},
     unsupported,
-    vrrp::netlink::{HostAddr, Rtnl, ifindex},
 };
 
 /// How the director reaches this real server.
@@ -69,8 +69,9 @@ struct State {
     pin: Option<PathBuf>,
 }
 
-/// Prepares the host as `options` says; on failure, undoes what it had done.
-pub fn add(options: &Options) -> anyhow::Result<()> {
+/// Prepares the host as `options` says; on failure, undoes what it had done. Must be called
+/// within a tokio runtime (netlink).
+pub async fn add(options: &Options) -> anyhow::Result<()> {
     let path = state_path(&options.run_dir, &options.interface);
     if path.exists() {
         bail!(
@@ -88,8 +89,8 @@ pub fn add(options: &Options) -> anyhow::Result<()> {
         interface: options.interface.clone(),
         ..State::default()
     };
-    if let Err(err) = set_up(options, &mut state) {
-        if let Err(undo) = undo(&state) {
+    if let Err(err) = set_up(options, &mut state).await {
+        if let Err(undo) = undo(&state).await {
             warn!("Cannot undo a partial real-server setup: {undo:#}");
         }
         return Err(err);
@@ -103,8 +104,8 @@ pub fn add(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Undoes what [`add`] did on `interface`.
-pub fn remove(run_dir: &Path, interface: &str) -> anyhow::Result<()> {
+/// Undoes what [`add`] did on `interface`. Must be called within a tokio runtime.
+pub async fn remove(run_dir: &Path, interface: &str) -> anyhow::Result<()> {
     let path = state_path(run_dir, interface);
     let text = fs::read_to_string(&path).with_context(|| {
         format!(
@@ -114,7 +115,7 @@ pub fn remove(run_dir: &Path, interface: &str) -> anyhow::Result<()> {
     })?;
     let state: State =
         serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    undo(&state)?;
+    undo(&state).await?;
     fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     info!("{interface} is no longer a real server");
     Ok(())
@@ -124,7 +125,7 @@ fn state_path(run_dir: &Path, interface: &str) -> PathBuf {
     run_dir.join(format!("realserver-{interface}.json"))
 }
 
-fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
+async fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
     unsupported::interface_exists(&options.interface)?;
     for scope in ["all", options.interface.as_str()] {
         for (name, value) in ARP_SYSCTLS {
@@ -134,15 +135,14 @@ fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
             state.sysctls.push((path, previous));
         }
     }
-    let lo = ifindex("lo").context("finding lo")?;
-    let mut rtnl = Rtnl::open().context("opening rtnetlink")?;
-    let present = addresses_on("lo")?;
+    let lo = net::index("lo")?;
+    let netlink = Netlink::open()?;
+    let present = netlink.addresses(lo).await?;
     for vip in &options.vips {
         if present.contains(vip) {
             continue;
         }
-        rtnl.add_addr(&host_addr(*vip, lo))
-            .with_context(|| format!("adding {vip} to lo"))?;
+        netlink.add_addr(&host_addr(*vip, lo)).await?;
         state.added.push(*vip);
     }
     if options.mode == RealMode::Tun {
@@ -161,7 +161,7 @@ fn set_up(options: &Options, state: &mut State) -> anyhow::Result<()> {
 }
 
 /// Undoes `state` in reverse order, going on past failures and reporting the first.
-fn undo(state: &State) -> anyhow::Result<()> {
+async fn undo(state: &State) -> anyhow::Result<()> {
     let mut first: Option<anyhow::Error> = None;
     let mut note = |result: anyhow::Result<()>| {
         if let Err(err) = result {
@@ -173,15 +173,7 @@ fn undo(state: &State) -> anyhow::Result<()> {
         note(decap::detach_pinned(pin).map_err(Into::into));
     }
     if !state.added.is_empty() {
-        note((|| {
-            let lo = ifindex("lo").context("finding lo")?;
-            let mut rtnl = Rtnl::open().context("opening rtnetlink")?;
-            for vip in &state.added {
-                rtnl.del_addr(&host_addr(*vip, lo))
-                    .with_context(|| format!("removing {vip} from lo"))?;
-            }
-            Ok(())
-        })());
+        note(remove_vips(&state.added).await);
     }
     for (path, previous) in state.sysctls.iter().rev() {
         note(fs::write(path, previous).with_context(|| format!("restoring {}", path.display())));
@@ -196,6 +188,16 @@ fn read_sysctl(path: &Path) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// Removes the VIPs `xlb realserver` added to `lo`.
+async fn remove_vips(added: &[IpAddr]) -> anyhow::Result<()> {
+    let lo = net::index("lo")?;
+    let netlink = Netlink::open()?;
+    for vip in added {
+        netlink.del_addr(&host_addr(*vip, lo)).await?;
+    }
+    Ok(())
+}
+
 /// The VIP as a host address on `lo`.
 fn host_addr(vip: IpAddr, lo: u32) -> HostAddr {
     HostAddr {
@@ -207,19 +209,6 @@ fn host_addr(vip: IpAddr, lo: u32) -> HostAddr {
         broadcast: None,
         nodad: vip.is_ipv6(),
     }
-}
-
-fn addresses_on(interface: &str) -> anyhow::Result<Vec<IpAddr>> {
-    let addrs = nix::ifaddrs::getifaddrs().context("listing addresses")?;
-    Ok(addrs
-        .filter(|a| a.interface_name == interface)
-        .filter_map(|a| a.address)
-        .filter_map(|a| {
-            a.as_sockaddr_in()
-                .map(|v4| IpAddr::V4(v4.ip()))
-                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-        })
-        .collect())
 }
 
 /// Where the link of `interface`'s decapsulation program is pinned: the BPF file system is

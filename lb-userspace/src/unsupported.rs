@@ -12,7 +12,7 @@ use crate::dataplane::xdp::{Mode, XdpError};
 /// program, which waits for the verifier, and before writing the interface's sysctls,
 /// whose "no such file" would name a path rather than the interface.
 pub(crate) fn interface_exists(interface: &str) -> anyhow::Result<()> {
-    if nix::net::if_::if_nametoindex(interface).is_err() {
+    if crate::net::index(interface).is_err() {
         bail!("--interface {interface}: no such interface");
     }
     Ok(())

@@ -62,7 +62,7 @@ pub fn start(
     let misses = dataplane
         .take_neigh_misses()?
         .context("neighbour ring already taken")?;
-    let resolver = neigh::Resolver::new().context("opening a netlink socket")?;
+    let resolver = crate::net::Resolver::new()?;
     tokio::spawn(neigh::serve(misses, resolver, resolve));
     Ok(dataplane)
 }

@@ -91,7 +91,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let (vrrp, mut vrrp_events) = if agent.config.vrrp_instances.is_empty() {
         (None, None)
     } else {
-        let (handle, events) = vrrp::start(&agent.config).context("starting VRRP")?;
+        let (handle, events) = vrrp::start(&agent.config).await.context("starting VRRP")?;
         (Some(handle), Some(events))
     };
 

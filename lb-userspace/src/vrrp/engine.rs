@@ -3,12 +3,12 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    io,
     net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use futures::StreamExt as _;
 use tokio::{
     io::unix::AsyncFd,
     sync::{mpsc, oneshot},
@@ -17,16 +17,17 @@ use tokio::{
 use tracing::{info, warn};
 
 use super::{
+    StartError,
     check::{Reject, Rejections},
     fsm::State,
     instance::{Change, Instance, Plan},
-    netlink::{self, LinkMonitor, Rtnl},
     notify::{self, Notice, Reported, Scripts},
     script::{self, FileSpec, ScriptSpec},
     socket::{Received, Receiver},
     track::{self, Status, Track, Tracked},
     types::Vrid,
 };
+use crate::net::{LinkEvents, LinkState, Netlink};
 
 /// How often each rejection reason may be logged per instance.
 const REJECT_LOG_PERIOD: Duration = Duration::from_secs(10);
@@ -97,12 +98,16 @@ enum Input {
         ifindex: u32,
         packet: Result<Received, Reject>,
     },
-    Link(netlink::LinkState),
+    Link(LinkState),
     Track(Tracked, Status),
 }
 
-/// Opens every socket and starts the engine; events arrive on the returned channel.
-pub fn start(spec: Spec) -> io::Result<(Handle, mpsc::UnboundedReceiver<Event>)> {
+/// Opens every socket and starts the engine, changing addresses through `netlink`; events
+/// arrive on the returned channel.
+pub async fn start(
+    spec: Spec,
+    netlink: Netlink,
+) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), StartError> {
     let (input_tx, input_rx) = mpsc::unbounded_channel();
     let mut readers = JoinSet::new();
     let mut opened = HashSet::new();
@@ -117,10 +122,8 @@ pub fn start(spec: Spec) -> io::Result<(Handle, mpsc::UnboundedReceiver<Event>)>
             readers.spawn(read_packets(async_fd(rx)?, p.ifindex, input_tx.clone()));
         }
     }
-    readers.spawn(read_links(
-        async_fd(LinkMonitor::open()?)?,
-        input_tx.clone(),
-    ));
+    // Before the engine asks for the links' states, so no change falls in between.
+    readers.spawn(read_links(LinkEvents::open()?, input_tx.clone()));
     let (track_tx, mut track_rx) = mpsc::unbounded_channel();
     for s in &spec.scripts {
         readers.spawn(script::run_script(s.clone(), track_tx.clone()));
@@ -139,7 +142,7 @@ pub fn start(spec: Spec) -> io::Result<(Handle, mpsc::UnboundedReceiver<Event>)>
     });
     drop(input_tx);
 
-    let mut engine = Engine::new(spec)?;
+    let mut engine = Engine::new(spec, netlink).await?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(async move {
@@ -163,7 +166,6 @@ struct Engine {
     groups: Vec<SyncGroupSpec>,
     group_notify: Vec<Arc<Scripts>>,
     status: HashMap<Tracked, Status>,
-    rtnl: Rtnl,
     notices: mpsc::UnboundedSender<Notice>,
     notifier: tokio::task::JoinHandle<()>,
     /// Rejections of packets for VRIDs no instance on the interface has.
@@ -171,7 +173,7 @@ struct Engine {
 }
 
 impl Engine {
-    fn new(spec: Spec) -> io::Result<Self> {
+    async fn new(spec: Spec, netlink: Netlink) -> Result<Self, StartError> {
         let (notices, notifier) = notify::spawn(spec.notify_fifo);
         let mut status = HashMap::new();
         let mut instances = Vec::new();
@@ -180,10 +182,12 @@ impl Engine {
         for i in spec.instances {
             for t in &i.tracks {
                 if let Tracked::Interface(ifindex) = t.what {
-                    status.insert(t.what.clone(), Status::Up(netlink::link_is_up(ifindex)?));
+                    let link = netlink.link_state(ifindex).await?;
+                    status.insert(t.what.clone(), Status::Up(link.up));
                 }
             }
-            instances.push(Instance::open(i.plan, Rejections::new(REJECT_LOG_PERIOD))?);
+            let rejections = Rejections::new(REJECT_LOG_PERIOD);
+            instances.push(Instance::open(i.plan, rejections, netlink.clone()).await?);
             tracks.push(i.tracks);
             notify.push(Arc::new(i.notify));
         }
@@ -199,7 +203,6 @@ impl Engine {
             groups: spec.sync_groups,
             group_notify,
             status,
-            rtnl: Rtnl::open()?,
             notices,
             notifier,
             strays: HashMap::new(),
@@ -214,12 +217,12 @@ impl Engine {
     ) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
-            self.apply_tracking(i, now, events);
+            self.apply_tracking(i, now, events).await;
         }
         for i in 0..self.instances.len() {
             let actions = self.instances[i].machine.start(now);
-            let changes = self.instances[i].carry_out(actions, &mut self.rtnl, now);
-            self.after(i, changes, now, events);
+            let changes = self.instances[i].carry_out(actions, now).await;
+            self.after(i, changes, now, events).await;
         }
         loop {
             let deadline = self.instances.iter().filter_map(Instance::deadline).min();
@@ -232,35 +235,38 @@ impl Engine {
             tokio::select! {
                 _ = &mut stop => return,
                 input = inputs.recv() => match input {
-                    Some(input) => self.on_input(input, events),
+                    Some(input) => self.on_input(input, events).await,
                     None => return,
                 },
                 () = sleep => {
                     let now = Instant::now();
                     for i in 0..self.instances.len() {
-                        let changes = self.instances[i].on_timer(&mut self.rtnl, now);
-                        self.after(i, changes, now, events);
+                        let changes = self.instances[i].on_timer(now).await;
+                        self.after(i, changes, now, events).await;
                     }
                 }
             }
         }
     }
 
-    fn on_input(&mut self, input: Input, events: &mpsc::UnboundedSender<Event>) {
+    async fn on_input(&mut self, input: Input, events: &mpsc::UnboundedSender<Event>) {
         let now = Instant::now();
         match input {
-            Input::Packet { ifindex, packet } => self.on_packet(ifindex, packet, now, events),
+            Input::Packet { ifindex, packet } => {
+                self.on_packet(ifindex, packet, now, events).await;
+            }
             Input::Link(link) => {
                 let key = Tracked::Interface(link.ifindex);
                 if self.status.contains_key(&key) {
-                    self.track_changed(key, Status::Up(link.up), now, events);
+                    self.track_changed(key, Status::Up(link.up), now, events)
+                        .await;
                 }
             }
-            Input::Track(what, status) => self.track_changed(what, status, now, events),
+            Input::Track(what, status) => self.track_changed(what, status, now, events).await,
         }
     }
 
-    fn on_packet(
+    async fn on_packet(
         &mut self,
         ifindex: u32,
         packet: Result<Received, Reject>,
@@ -286,8 +292,8 @@ impl Engine {
         });
         match target {
             Some(i) => {
-                let changes = self.instances[i].on_packet(&received, &mut self.rtnl, now);
-                self.after(i, changes, now, events);
+                let changes = self.instances[i].on_packet(&received, now).await;
+                self.after(i, changes, now, events).await;
             }
             None => {
                 let reject = vrid.map_or(Reject::ZeroVrid, Reject::UnknownVrid);
@@ -307,7 +313,7 @@ impl Engine {
         }
     }
 
-    fn track_changed(
+    async fn track_changed(
         &mut self,
         what: Tracked,
         status: Status,
@@ -319,22 +325,27 @@ impl Engine {
         }
         for i in 0..self.instances.len() {
             if self.tracks[i].iter().any(|t| t.what == what) {
-                self.apply_tracking(i, now, events);
+                self.apply_tracking(i, now, events).await;
             }
         }
     }
 
-    fn apply_tracking(&mut self, i: usize, now: Instant, events: &mpsc::UnboundedSender<Event>) {
+    async fn apply_tracking(
+        &mut self,
+        i: usize,
+        now: Instant,
+        events: &mpsc::UnboundedSender<Event>,
+    ) {
         let verdict = track::evaluate(&self.tracks[i], |w| self.status.get(w).copied());
         let inst = &mut self.instances[i];
         let mut actions = inst.machine.set_priority_delta(verdict.delta, now);
         actions.extend(inst.machine.set_fault(verdict.fault, now));
-        let changes = inst.carry_out(actions, &mut self.rtnl, now);
-        self.after(i, changes, now, events);
+        let changes = inst.carry_out(actions, now).await;
+        self.after(i, changes, now, events).await;
     }
 
     /// Reports `changes` of instance `i` and moves its sync group along.
-    fn after(
+    async fn after(
         &mut self,
         i: usize,
         changes: Vec<Change>,
@@ -352,7 +363,7 @@ impl Engine {
             let members = self.groups[g].members.clone();
             for &m in members.iter().filter(|&&m| m != i) {
                 let actions = self.instances[m].machine.follow(change.to, now);
-                let follow = self.instances[m].carry_out(actions, &mut self.rtnl, now);
+                let follow = self.instances[m].carry_out(actions, now).await;
                 for c in follow {
                     self.report(m, c.to, events);
                 }
@@ -392,7 +403,7 @@ impl Engine {
         let now = Instant::now();
         for i in 0..self.instances.len() {
             let actions = self.instances[i].machine.shutdown();
-            let changes = self.instances[i].carry_out(actions, &mut self.rtnl, now);
+            let changes = self.instances[i].carry_out(actions, now).await;
             for c in changes {
                 self.report(i, c.to, events);
             }
@@ -417,11 +428,11 @@ fn reported(state: State) -> Option<Reported> {
     })
 }
 
-/// Registers a socket that `inner` owns with the reactor.
-fn async_fd<T: std::os::fd::AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: every T passed here owns its descriptor and closes it only when dropped,
-    // which the AsyncFd does after deregistering.
-    unsafe { AsyncFd::register(inner) }.map_err(|e| e.into_parts().1)
+/// Registers a receiving socket with the reactor.
+fn async_fd(rx: Receiver) -> std::io::Result<AsyncFd<Receiver>> {
+    // SAFETY: the receiver owns its socket's descriptor and closes it only when dropped,
+    // which the AsyncFd does after deregistering it.
+    unsafe { AsyncFd::register(rx) }.map_err(|e| e.into_parts().1)
 }
 
 async fn read_packets(fd: AsyncFd<Receiver>, ifindex: u32, tx: mpsc::UnboundedSender<Input>) {
@@ -445,21 +456,11 @@ async fn read_packets(fd: AsyncFd<Receiver>, ifindex: u32, tx: mpsc::UnboundedSe
     }
 }
 
-async fn read_links(fd: AsyncFd<LinkMonitor>, tx: mpsc::UnboundedSender<Input>) {
-    loop {
-        let Ok(mut guard) = fd.readable().await else {
+async fn read_links(mut links: LinkEvents, tx: mpsc::UnboundedSender<Input>) {
+    while let Some(link) = links.next().await {
+        if tx.send(Input::Link(link)).is_err() {
             return;
-        };
-        match guard.try_io(|inner| inner.get_ref().read()) {
-            Ok(Ok(links)) => {
-                for l in links {
-                    if tx.send(Input::Link(l)).is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(Err(e)) => warn!("link monitor: {e}"),
-            Err(_would_block) => {}
         }
     }
+    warn!("Link monitor ended: link changes are no longer tracked");
 }

@@ -3,12 +3,12 @@
 
 use std::{
     io,
-    mem::size_of,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::net::PacketSocket;
 
 const ETH_P_ARP: u16 = 0x0806;
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -17,25 +17,14 @@ const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 pub struct Announcements {
     ifindex: u32,
     mac: [u8; 6],
-    arp: OwnedFd,
+    arp: PacketSocket,
     na: Socket,
 }
 
 impl Announcements {
-    pub fn open(ifname: &str, ifindex: u32) -> io::Result<Self> {
-        // SAFETY: plain socket(2); the descriptor is owned at once.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just opened and is not owned elsewhere.
-        let arp = unsafe { OwnedFd::from_raw_fd(fd) };
+    /// Opens the sockets announcing `mac`, the Ethernet address of interface `ifname`
+    /// (index `ifindex`).
+    pub fn open(ifname: &str, ifindex: u32, mac: [u8; 6]) -> io::Result<Self> {
         let na = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
         na.bind_device(Some(ifname.as_bytes()))?;
         na.set_multicast_hops_v6(255)?;
@@ -44,8 +33,8 @@ impl Announcements {
         na.set_nonblocking(true)?;
         Ok(Self {
             ifindex,
-            mac: hardware_address(ifname)?,
-            arp,
+            mac,
+            arp: PacketSocket::open(ifindex)?,
             na,
         })
     }
@@ -53,7 +42,7 @@ impl Announcements {
     /// Announces `addr` once.
     pub fn announce(&self, addr: IpAddr) -> io::Result<()> {
         match addr {
-            IpAddr::V4(a) => self.send_arp(&arp_frame(self.mac, a)),
+            IpAddr::V4(a) => self.arp.send(&arp_frame(self.mac, a)),
             IpAddr::V6(a) => {
                 let to = SocketAddrV6::new(ALL_NODES, 0, 0, self.ifindex);
                 self.na
@@ -61,31 +50,6 @@ impl Announcements {
                     .map(drop)
             }
         }
-    }
-
-    fn send_arp(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: an all-zero sockaddr_ll is valid; the fields set make it a broadcast.
-        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        to.sll_family = libc::AF_PACKET as u16;
-        to.sll_protocol = ETH_P_ARP.to_be();
-        to.sll_ifindex = self.ifindex as i32;
-        to.sll_halen = 6;
-        to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-        // SAFETY: frame and to are live for the call.
-        let rc = unsafe {
-            libc::sendto(
-                self.arp.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&to as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
     }
 }
 
@@ -115,24 +79,6 @@ fn neighbour_advert(mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
     m.extend_from_slice(&[2, 1]);
     m.extend_from_slice(&mac);
     m
-}
-
-/// The interface's MAC address, asked of the kernel in the caller's network namespace
-/// (sysfs shows the namespace it was mounted in, which need not be ours).
-fn hardware_address(ifname: &str) -> io::Result<[u8; 6]> {
-    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
-    // SAFETY: an all-zero ifreq is valid; the name is copied in within bounds.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(ifname.as_bytes()) {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFHWADDR writes into the ifreq passed.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
-    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
-    Ok(std::array::from_fn(|i| data[i] as u8))
 }
 
 #[cfg(test)]

@@ -1,20 +1,21 @@
 //! One running VRRP instance: its state machine and announcer, and the sockets and
 //! netlink requests that carry out what they decide.
 
-use std::{io, net::IpAddr, time::Instant};
+use std::{net::IpAddr, time::Instant};
 
 use tracing::{info, warn};
 
 use super::{
+    StartError,
     announce::{Announcer, GarpSettings},
     check::{Arrival, Expect, Rejections},
     fsm::{Action, Heard, Machine, Settings, State},
     garp::Announcements,
-    netlink::{HostAddr, Rtnl},
     packet::{Advert, Auth},
     socket::{Received, Sender},
     types::Vrid,
 };
+use crate::net::{HostAddr, Netlink};
 
 /// Everything an instance needs to run, resolved from the configuration against the
 /// host (interface indexes, source address).
@@ -66,19 +67,27 @@ pub struct Instance {
     sender: Sender,
     announcements: Announcements,
     announcer: Announcer,
+    /// Where the VIPs are added and removed.
+    netlink: Netlink,
     pub rejections: Rejections,
 }
 
 impl Instance {
-    pub fn open(plan: Plan, rejections: Rejections) -> io::Result<Self> {
+    pub async fn open(
+        plan: Plan,
+        rejections: Rejections,
+        netlink: Netlink,
+    ) -> Result<Self, StartError> {
         let sender = Sender::open(&plan.ifname, plan.ifindex, plan.settings.primary)?;
-        let announcements = Announcements::open(&plan.ifname, plan.ifindex)?;
+        let mac = netlink.hardware_address(plan.ifindex).await?;
+        let announcements = Announcements::open(&plan.ifname, plan.ifindex, mac)?;
         Ok(Self {
             machine: Machine::new(plan.settings.clone()),
             plan,
             sender,
             announcements,
             announcer: Announcer::default(),
+            netlink,
             rejections,
         })
     }
@@ -91,7 +100,7 @@ impl Instance {
     }
 
     /// Handles a packet for this instance's VRID, returning the transitions it caused.
-    pub fn on_packet(&mut self, rx: &Received, rtnl: &mut Rtnl, now: Instant) -> Vec<Change> {
+    pub async fn on_packet(&mut self, rx: &Received, now: Instant) -> Vec<Change> {
         let checked = Advert::decode(&rx.payload, rx.src, rx.dst).and_then(|advert| {
             let arrival = Arrival {
                 src: rx.src,
@@ -108,7 +117,7 @@ impl Instance {
                     interval: advert.interval,
                 };
                 let actions = self.machine.on_advert(heard, now);
-                self.carry_out(actions, rtnl, now)
+                self.carry_out(actions, now).await
             }
             Err(reject) => {
                 if let Some(log) = self.rejections.record(&reject, now) {
@@ -120,27 +129,22 @@ impl Instance {
     }
 
     /// Runs what is due at `now`: protocol timers and announcements.
-    pub fn on_timer(&mut self, rtnl: &mut Rtnl, now: Instant) -> Vec<Change> {
+    pub async fn on_timer(&mut self, now: Instant) -> Vec<Change> {
         let actions = self.machine.on_timer(now);
-        let changes = self.carry_out(actions, rtnl, now);
+        let changes = self.carry_out(actions, now).await;
         let rounds = self.announcer.take_due(&self.plan.garp, now);
         self.announce(rounds);
         changes
     }
 
     /// Feeds the machine's answer to an input back through the host.
-    pub fn carry_out(
-        &mut self,
-        actions: Vec<Action>,
-        rtnl: &mut Rtnl,
-        now: Instant,
-    ) -> Vec<Change> {
+    pub async fn carry_out(&mut self, actions: Vec<Action>, now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();
         for action in actions {
             match action {
                 Action::Advertise(priority) => self.advertise(priority),
                 Action::Transition { from, to } => {
-                    self.apply_transition(from, to, rtnl, now);
+                    self.apply_transition(from, to, now).await;
                     changes.push(Change { from, to });
                 }
                 Action::ReannounceAfterLowerPriority => {
@@ -153,13 +157,13 @@ impl Instance {
         changes
     }
 
-    fn apply_transition(&mut self, from: State, to: State, rtnl: &mut Rtnl, now: Instant) {
+    async fn apply_transition(&mut self, from: State, to: State, now: Instant) {
         let name = self.plan.name().to_owned();
         if to == State::Master {
             info!("({name}) setting VIPs.");
             for a in self.plan.all_addrs() {
-                if let Err(e) = rtnl.add_addr(a) {
-                    warn!("({name}) cannot add {}/{}: {e}", a.addr, a.prefix_len);
+                if let Err(e) = self.netlink.add_addr(a).await {
+                    warn!("({name}) {e}");
                 }
             }
             self.announcer.became_master(&self.plan.garp, now);
@@ -170,8 +174,8 @@ impl Instance {
             info!("({name}) removing VIPs.");
             self.announcer.stop();
             for a in self.plan.all_addrs() {
-                if let Err(e) = rtnl.del_addr(a) {
-                    warn!("({name}) cannot remove {}/{}: {e}", a.addr, a.prefix_len);
+                if let Err(e) = self.netlink.del_addr(a).await {
+                    warn!("({name}) {e}");
                 }
             }
         }

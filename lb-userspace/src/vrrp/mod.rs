@@ -11,7 +11,6 @@ pub mod engine;
 pub mod fsm;
 pub mod garp;
 pub mod instance;
-pub mod netlink;
 pub mod notify;
 pub mod packet;
 pub mod plan;
@@ -26,7 +25,7 @@ pub use types::{AdvertInterval, Priority, Version, Vrid};
 
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::{config::Config, net};
 
 /// Why VRRP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +34,16 @@ pub enum StartError {
     Plan(#[from] plan::PlanError),
     #[error("opening VRRP sockets: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Net(#[from] net::Error),
 }
 
-/// Starts every `vrrp_instance` of `config`. Must be called within a tokio runtime, in
-/// the network namespace the instances' interfaces live in.
-pub fn start(config: &Config) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), StartError> {
-    Ok(engine::start(plan::resolve(config)?)?)
+/// Starts every `vrrp_instance` of `config`, in the network namespace the instances'
+/// interfaces live in.
+pub async fn start(
+    config: &Config,
+) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), StartError> {
+    let netlink = net::Netlink::open()?;
+    let spec = plan::resolve(config, &netlink).await?;
+    engine::start(spec, netlink).await
 }

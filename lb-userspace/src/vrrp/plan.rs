@@ -14,16 +14,18 @@ use super::{
     engine::{InstanceSpec, Spec, SyncGroupSpec},
     fsm::Settings,
     instance::Plan,
-    netlink::{self, HostAddr},
     notify::Scripts,
     packet::Auth,
     script::{self, FileSpec, ScriptSpec},
     track::{Track, Tracked},
     types::{AdvertInterval, Priority},
 };
-use crate::config::{
-    AuthType, Broadcast, Command, Config, InitialState, Notify, TrackWeight, VirtualAddress,
-    VrrpInstance,
+use crate::{
+    config::{
+        AuthType, Broadcast, Command, Config, InitialState, Notify, TrackWeight, VirtualAddress,
+        VrrpInstance,
+    },
+    net::{self, HostAddr, Netlink},
 };
 
 /// How often track files are read.
@@ -40,8 +42,9 @@ pub enum PlanError {
     },
 }
 
-/// Resolves every VRRP part of `config` against this host.
-pub fn resolve(config: &Config) -> Result<Spec, PlanError> {
+/// Resolves every VRRP part of `config` against this host, asking `netlink` for the
+/// interfaces' addresses.
+pub async fn resolve(config: &Config, netlink: &Netlink) -> Result<Spec, PlanError> {
     let global = &config.global;
     let mut spec = Spec {
         notify_fifo: global
@@ -93,7 +96,7 @@ pub fn resolve(config: &Config) -> Result<Spec, PlanError> {
         });
     }
     for inst in &config.vrrp_instances {
-        let plan = plan(config, inst)?;
+        let plan = plan(config, inst, netlink).await?;
         let tracks = tracks(config, inst, plan.ifindex)?;
         spec.instances.push(InstanceSpec {
             plan,
@@ -116,7 +119,7 @@ pub fn resolve(config: &Config) -> Result<Spec, PlanError> {
     Ok(spec)
 }
 
-fn plan(config: &Config, inst: &VrrpInstance) -> Result<Plan, PlanError> {
+async fn plan(config: &Config, inst: &VrrpInstance, netlink: &Netlink) -> Result<Plan, PlanError> {
     let fail = |what: String| PlanError::Instance {
         pos: inst.pos.to_string(),
         name: inst.name.clone(),
@@ -127,11 +130,13 @@ fn plan(config: &Config, inst: &VrrpInstance) -> Result<Plan, PlanError> {
         .as_ref()
         .map(|n| n.name.clone())
         .ok_or_else(|| fail("xlb needs an interface for every instance".into()))?;
-    let ifindex = netlink::ifindex(&ifname).map_err(|e| fail(e.to_string()))?;
+    let ifindex = net::index(&ifname).map_err(|e| fail(e.to_string()))?;
     let v6 = matches!(inst.family, crate::config::Family::Ipv6);
     let primary = match inst.src_ip {
         Some(ip) => ip,
-        None => source_address(&ifname, v6)
+        None => source_address(netlink, ifindex, v6)
+            .await
+            .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| fail(format!("no usable source address on {ifname}")))?,
     };
     let interval = AdvertInterval::from_duration(inst.advert_int)
@@ -159,7 +164,7 @@ fn plan(config: &Config, inst: &VrrpInstance) -> Result<Plan, PlanError> {
     };
     let host = |v: &VirtualAddress| -> Result<HostAddr, PlanError> {
         let ifindex = match &v.dev {
-            Some(dev) => netlink::ifindex(dev).map_err(|e| fail(e.to_string()))?,
+            Some(dev) => net::index(dev).map_err(|e| fail(e.to_string()))?,
             None => ifindex,
         };
         Ok(HostAddr {
@@ -231,7 +236,7 @@ fn tracks(config: &Config, inst: &VrrpInstance, own: u32) -> Result<Vec<Track>, 
         out.push(track(Tracked::Interface(own), TrackWeight::default()));
     }
     for i in &inst.track.interfaces {
-        let ifindex = netlink::ifindex(&i.name).map_err(|e| PlanError::Instance {
+        let ifindex = net::index(&i.name).map_err(|e| PlanError::Instance {
             pos: i.pos.to_string(),
             name: inst.name.clone(),
             what: e.to_string(),
@@ -269,19 +274,17 @@ fn broadcast(v: &VirtualAddress) -> Option<Ipv4Addr> {
 
 /// The interface's first IPv4 address, or its IPv6 link-local address, as keepalived
 /// picks the advert source when none is configured.
-fn source_address(ifname: &str, v6: bool) -> Option<IpAddr> {
-    nix::ifaddrs::getifaddrs()
-        .ok()?
-        .filter(|i| i.interface_name == ifname)
-        .filter_map(|i| i.address)
-        .find_map(|a| {
-            if v6 {
-                a.as_sockaddr_in6()
-                    .map(|s| s.ip())
-                    .filter(|ip| ip.is_unicast_link_local())
-                    .map(IpAddr::V6)
-            } else {
-                a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip()))
-            }
-        })
+async fn source_address(
+    netlink: &Netlink,
+    ifindex: u32,
+    v6: bool,
+) -> Result<Option<IpAddr>, net::Error> {
+    Ok(netlink
+        .addresses(ifindex)
+        .await?
+        .into_iter()
+        .find(|a| match a {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(a) => v6 && a.is_unicast_link_local(),
+        }))
 }

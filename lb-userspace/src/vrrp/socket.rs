@@ -3,12 +3,15 @@
 //! sending socket that puts adverts on the wire with TTL 255.
 
 use std::{
-    io,
-    mem::{MaybeUninit, size_of},
+    io::{self, IoSliceMut, Read as _},
+    mem::size_of,
     net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6},
     os::fd::{AsRawFd, RawFd},
 };
 
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt::Ipv6RecvPacketInfo,
+};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
 use super::check::Reject;
@@ -52,14 +55,9 @@ impl Receiver {
     pub fn open_v6(ifname: &str, ifindex: u32) -> io::Result<Self> {
         let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112)))?;
         sock.bind_device(Some(ifname.as_bytes()))?;
-        setsockopt_int(
-            &sock,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_CHECKSUM,
-            V6_CHECKSUM_OFFSET,
-        )?;
-        setsockopt_int(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
-        setsockopt_int(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        set_checksum_offset(&sock)?;
+        sock.set_recv_hoplimit_v6(true)?;
+        setsockopt(&sock, Ipv6RecvPacketInfo, &true)?;
         sock.join_multicast_v6(&MCAST_V6, ifindex)?;
         sock.set_nonblocking(true)?;
         Ok(Self { sock, v6: true })
@@ -69,16 +67,11 @@ impl Receiver {
     /// there is none.
     pub fn recv(&self) -> io::Result<Result<Received, Reject>> {
         if self.v6 {
-            return recv_v6(self.sock.as_raw_fd()).map(Ok);
+            return recv_v6(&self.sock).map(Ok);
         }
-        let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
-        let n = self.sock.recv(&mut buf)?;
-        // SAFETY: recv initialised the first n bytes.
-        let bytes: Vec<u8> = buf[..n]
-            .iter()
-            .map(|b| unsafe { b.assume_init() })
-            .collect();
-        Ok(Ipv4Datagram::parse(&bytes).map(|d| Received {
+        let mut buf = [0u8; 2048];
+        let n = (&self.sock).read(&mut buf)?;
+        Ok(Ipv4Datagram::parse(&buf[..n]).map(|d| Received {
             src: d.src.into(),
             dst: d.dst.into(),
             ttl: Some(d.ttl),
@@ -111,12 +104,7 @@ impl Sender {
             }
             IpAddr::V6(v6) => {
                 let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112)))?;
-                setsockopt_int(
-                    &s,
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_CHECKSUM,
-                    V6_CHECKSUM_OFFSET,
-                )?;
+                set_checksum_offset(&s)?;
                 s.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
                 s.set_unicast_hops_v6(u32::from(VRRP_TTL))?;
                 s.set_multicast_if_v6(ifindex)?;
@@ -170,19 +158,18 @@ fn scope_of(addr: &Ipv6Addr, ifindex: u32) -> u32 {
     }
 }
 
-fn setsockopt_int(
-    sock: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: passes a c_int of the size given.
+/// Has the kernel fill in (and check) the VRRP checksum of IPv6 packets, which covers a
+/// pseudo-header only the kernel knows when sending (`IPV6_CHECKSUM`; neither socket2 nor
+/// nix offers it).
+fn set_checksum_offset(sock: &Socket) -> io::Result<()> {
+    // SAFETY: `IPV6_CHECKSUM` takes a `c_int`: the pointer is to a constant one, with its
+    // size, and the kernel only reads it; the descriptor is `sock`'s, open for the call.
     let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_CHECKSUM,
+            (&V6_CHECKSUM_OFFSET as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -194,49 +181,31 @@ fn setsockopt_int(
 
 /// recvmsg on an IPv6 raw socket, reading the hop limit and destination the kernel
 /// reports in control messages.
-fn recv_v6(fd: RawFd) -> io::Result<Received> {
+fn recv_v6(sock: &Socket) -> io::Result<Received> {
     let mut buf = [0u8; 2048];
-    let mut cbuf = [0u64; 64];
-    // SAFETY: an all-zero sockaddr_in6 is valid.
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: msg describes live buffers.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let mut cmsgs = nix::cmsg_space!(libc::c_int, libc::in6_pktinfo);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<SockaddrIn6>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsgs),
+        MsgFlags::empty(),
+    )?;
     let mut ttl = None;
     let mut dst = Ipv6Addr::UNSPECIFIED;
-    // SAFETY: walks the control messages recvmsg wrote, with the libc macros.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
-                    let hops = std::ptr::read_unaligned(data.cast::<libc::c_int>());
-                    ttl = u8::try_from(hops).ok();
-                }
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
-                    dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
-                }
-                _ => {}
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::Ipv6HopLimit(hops) => ttl = u8::try_from(hops).ok(),
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                dst = Ipv6Addr::from(info.ipi6_addr.s6_addr)
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            _ => {}
         }
     }
+    let src = msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip());
+    let n = msg.bytes;
     Ok(Received {
-        src: Ipv6Addr::from(from.sin6_addr.s6_addr).into(),
+        src: src.into(),
         dst: dst.into(),
         ttl,
         payload: buf[..n].to_vec(),

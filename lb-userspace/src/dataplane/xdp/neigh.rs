@@ -2,25 +2,17 @@
 //!
 //! The program takes next hops from the kernel's neighbour table and cannot start ARP or
 //! neighbour discovery itself. When it meets an unresolved next hop it reports it on a ring
-//! buffer; the agent asks the kernel to resolve it (`NTF_USE`), so the following packets
+//! buffer; the agent has the kernel resolve it ([`net::Resolver`]), so the following packets
 //! find the entry. The agent also asks up front for every real it installs.
 
-use std::{
-    io,
-    net::IpAddr,
-    time::{Duration, Instant},
-};
+use std::{io, net::IpAddr};
 
 use aya::maps::{MapData, RingBuf};
-use futures::TryStreamExt as _;
 use lb_common::{Family, maps::NeighMiss};
-use netlink_packet_route::{
-    neighbour::{NeighbourFlags, NeighbourState},
-    route::RouteAttribute,
-};
-use rtnetlink::{Handle, RouteMessageBuilder};
 use tokio::{io::unix::AsyncFd, sync::mpsc};
-use tracing::{debug, warn};
+use tracing::warn;
+
+use crate::net;
 
 /// Unresolved next hops reported by the program.
 pub struct Misses {
@@ -72,80 +64,10 @@ fn decode(bytes: &[u8]) -> Option<Miss> {
     })
 }
 
-/// Asks the kernel to resolve neighbours, at most once per address per `cooldown`.
-pub struct Resolver {
-    handle: Handle,
-    recent: Vec<(IpAddr, Instant)>,
-    cooldown: Duration,
-}
-
-impl Resolver {
-    /// Opens a netlink connection driven by a task on the current runtime.
-    pub fn new() -> io::Result<Self> {
-        let (connection, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        Ok(Self {
-            handle,
-            recent: Vec::new(),
-            cooldown: Duration::from_secs(1),
-        })
-    }
-
-    /// Starts resolution of `addr` on `ifindex`, or on the interface the kernel routes it
-    /// through when `ifindex` is unknown.
-    pub async fn resolve(
-        &mut self,
-        addr: IpAddr,
-        ifindex: Option<u32>,
-    ) -> Result<(), ResolveError> {
-        let now = Instant::now();
-        self.recent
-            .retain(|(_, at)| now.duration_since(*at) < self.cooldown);
-        if self.recent.iter().any(|(a, _)| *a == addr) {
-            return Ok(());
-        }
-        self.recent.push((addr, now));
-        let ifindex = match ifindex {
-            Some(ifindex) => ifindex,
-            None => match self.output_interface(addr).await? {
-                Some(ifindex) => ifindex,
-                None => return Ok(()),
-            },
-        };
-        debug!("Resolving neighbour {addr} on interface {ifindex}");
-        self.handle
-            .neighbours()
-            .add(ifindex, addr)
-            .state(NeighbourState::None)
-            .flags(NeighbourFlags::Use)
-            .replace()
-            .execute()
-            .await?;
-        Ok(())
-    }
-
-    async fn output_interface(&self, addr: IpAddr) -> Result<Option<u32>, ResolveError> {
-        let query = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(addr, host_prefix(addr))
-            .map_err(|_| ResolveError::Query(addr))?
-            .build();
-        let mut routes = self.handle.route().get(query).execute();
-        while let Some(route) = routes.try_next().await? {
-            if let Some(oif) = route.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Oif(oif) => Some(*oif),
-                _ => None,
-            }) {
-                return Ok(Some(oif));
-            }
-        }
-        Ok(None)
-    }
-}
-
 /// Resolves what the program reports and what the agent asks for, until both stop.
 pub async fn serve(
     mut misses: Misses,
-    mut resolver: Resolver,
+    mut resolver: net::Resolver,
     mut requests: mpsc::Receiver<Vec<IpAddr>>,
 ) {
     loop {
@@ -164,24 +86,9 @@ pub async fn serve(
         };
         for (addr, ifindex) in wanted {
             if let Err(err) = resolver.resolve(addr, ifindex).await {
-                warn!("Cannot resolve neighbour {addr}: {err}");
+                warn!("Cannot resolve a next hop: {err}");
             }
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error("netlink: {0}")]
-    Netlink(#[from] rtnetlink::Error),
-    #[error("cannot build a route query for {0}")]
-    Query(IpAddr),
-}
-
-fn host_prefix(addr: IpAddr) -> u8 {
-    match addr {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
     }
 }
 
@@ -200,7 +107,8 @@ mod tests {
             family: Family::V4 as u8,
             _pad: [0; 3],
         };
-        // SAFETY: reading a plain `repr(C)` value as bytes.
+        // SAFETY: `raw` is a live `repr(C)` value whose padding is an explicit field, so all
+        // `size_of::<NeighMiss>()` of its bytes are initialised, for as long as `bytes` lives.
         let bytes = unsafe {
             std::slice::from_raw_parts(
                 (&raw as *const NeighMiss).cast::<u8>(),
