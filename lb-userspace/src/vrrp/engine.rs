@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::{
     StartError,
-    check::{Reject, Rejections},
+    accept::{Reject, Rejections},
     fsm::State,
     instance::{Change, Instance, Plan},
     notify::{self, Notice, Reported, Scripts},

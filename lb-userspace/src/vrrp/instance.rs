@@ -7,8 +7,8 @@ use tracing::{info, warn};
 
 use super::{
     StartError,
+    accept::{Arrival, Expect, Rejections},
     announce::{Announcer, GarpSettings},
-    check::{Arrival, Expect, Rejections},
     fsm::{Action, Heard, Machine, Settings, State},
     garp::Announcements,
     packet::{Advert, Auth},

@@ -5,8 +5,8 @@
 //! them as keepalived does on SIGTERM. The modules below are public so tests and
 //! benchmarks can drive the pieces (codec, state machine, engine) directly.
 
+pub mod accept;
 pub mod announce;
-pub mod check;
 pub mod engine;
 pub mod fsm;
 pub mod garp;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use lb_common::inet_csum;
 
 use super::{
-    check::Reject,
+    accept::Reject,
     types::{AdvertInterval, Priority, Version, Vrid},
 };
 

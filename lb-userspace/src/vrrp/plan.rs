@@ -9,8 +9,8 @@ use std::{
 use tracing::warn;
 
 use super::{
+    accept::Expect,
     announce::GarpSettings,
-    check::Expect,
     engine::{InstanceSpec, Spec, SyncGroupSpec},
     fsm::Settings,
     instance::Plan,

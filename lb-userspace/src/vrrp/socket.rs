@@ -14,7 +14,7 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
-use super::check::Reject;
+use super::accept::Reject;
 use super::packet::{IPPROTO_VRRP, Ipv4Datagram, MCAST_V4, MCAST_V6, VRRP_TTL};
 
 /// Offset of the checksum in a VRRP message, for the kernel to fill and verify on IPv6.

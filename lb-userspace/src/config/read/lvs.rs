@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    args, block, block_name, check, command, flag, parsed, set, set_some, unknown, unsupported,
+    args, block, block_name, checker, command, flag, parsed, set, set_some, unknown, unsupported,
     value,
 };
 use crate::config::{
@@ -48,7 +48,7 @@ pub(super) fn virtual_server(node: &Node, diags: &mut Diagnostics) -> Option<Vir
         ha_suspend: false,
         one_packet: false,
     };
-    let mut timing = check::TimingDraft::default();
+    let mut timing = checker::TimingDraft::default();
     let mut reals = Vec::new();
     let mut persistence_timeout = None;
     let mut granularity = None;
@@ -175,28 +175,28 @@ struct RealDraft {
     inhibit: Option<bool>,
     alpha: Option<bool>,
     virtualhost: Option<String>,
-    timing: check::TimingDraft,
-    checks: Vec<(Check, check::TimingDraft)>,
+    timing: checker::TimingDraft,
+    checks: Vec<(Check, checker::TimingDraft)>,
 }
 
 impl RealDraft {
     fn finish(
         mut self,
         vs: &VirtualServer,
-        vs_timing: &check::TimingDraft,
+        vs_timing: &checker::TimingDraft,
         default_weight: Weight,
     ) -> RealServer {
         self.real.weight = self.weight.unwrap_or(default_weight);
         self.real.method = self.method.unwrap_or(vs.method);
         self.real.inhibit_on_failure = self.inhibit.unwrap_or(vs.inhibit_on_failure);
         self.real.alpha = self.alpha.unwrap_or(vs.alpha);
-        let inherited = check::Inherited {
+        let inherited = checker::Inherited {
             virtualhost: self.virtualhost.as_ref().or(vs.virtualhost.as_ref()),
             alpha: self.real.alpha,
             delay_loop: vs.delay_loop,
         };
         for (mut check, timing) in self.checks {
-            check::resolve(&mut check, &[&timing, &self.timing, vs_timing], &inherited);
+            checker::resolve(&mut check, &[&timing, &self.timing, vs_timing], &inherited);
             self.real.checks.push(check);
         }
         self.real
@@ -224,14 +224,14 @@ fn real_server(node: &Node, diags: &mut Diagnostics) -> Option<RealDraft> {
         inhibit: None,
         alpha: None,
         virtualhost: None,
-        timing: check::TimingDraft::default(),
+        timing: checker::TimingDraft::default(),
         checks: Vec::new(),
     };
     for child in block(node, diags) {
         if draft.timing.read(child, diags) {
             continue;
         }
-        if let Some(checker) = check::read(child, diags) {
+        if let Some(checker) = checker::read(child, diags) {
             draft.checks.extend(checker);
             continue;
         }

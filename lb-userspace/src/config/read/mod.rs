@@ -4,7 +4,7 @@
 //! reports the rest: keywords keepalived knows but xlb does not act on are warnings, old
 //! spellings are warnings naming the modern one, anything else is an error.
 
-mod check;
+mod checker;
 mod global;
 mod lvs;
 mod track;
