@@ -25,10 +25,10 @@ pub mod addr;
 pub mod conn_count;
 pub mod inet_csum;
 pub mod maps;
-pub mod nat;
 pub mod persist;
 pub mod sched;
 pub mod stats;
+pub mod timeouts;
 pub mod too_big;
 pub mod tunnel;
 

@@ -25,6 +25,7 @@ pub mod name {
     pub const CONNS: &str = "CONNS";
     pub const PERSIST: &str = "PERSIST";
     pub const LOCALITY: &str = "LOCALITY";
+    pub const FRAGMENTS: &str = "FRAGMENTS";
 }
 
 /// Virtual services the data plane can hold at once.
@@ -40,6 +41,8 @@ pub const MAX_PERSIST: u32 = 65_536;
 pub const MAX_LOCALITIES: u32 = 65_536;
 /// Flow-table entries unless the operator asks for another size.
 pub const DEFAULT_FLOWS: u32 = 262_144;
+/// Fragmented datagrams whose later fragments the program can still place.
+pub const MAX_FRAGMENTED: u32 = 16_384;
 /// Bytes of the ring buffer that carries unresolved next hops to the agent.
 pub const NEIGH_MISSES_BYTES: u32 = 64 * 1024;
 
@@ -118,10 +121,12 @@ pub mod stage {
         Least = 6,
         /// New flows of lblc and lblcr services.
         Locality = 7,
+        /// Later fragments of a datagram, which carry no ports: they follow the first.
+        Fragment = 8,
     }
 
     impl Stage {
-        pub const ALL: [Stage; 8] = [
+        pub const ALL: [Stage; 9] = [
             Stage::Forward,
             Stage::Answer,
             Stage::Relay,
@@ -130,6 +135,7 @@ pub mod stage {
             Stage::Hash,
             Stage::Least,
             Stage::Locality,
+            Stage::Fragment,
         ];
 
         /// Its program in the object.
@@ -143,6 +149,7 @@ pub mod stage {
                 Stage::Hash => "xlb_hash",
                 Stage::Least => "xlb_least",
                 Stage::Locality => "xlb_locality",
+                Stage::Fragment => "xlb_fragment",
             }
         }
 
@@ -283,16 +290,36 @@ pub struct FlowKey {
     pub _pad: [u8; 2],
 }
 
-/// Value of `FLOWS`: the real a connection is pinned to.
+/// Value of `FLOWS`: the real a connection is pinned to, and how long it may live.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
     pub real: u32,
     /// [`Real::generation`] when the flow was scheduled.
     pub generation: u32,
+    /// When the client last sent a packet of it (the kernel's coarse monotonic clock, ns):
+    /// a flow idle past its [`crate::timeouts::Timeouts`] is forgotten, as IPVS forgets
+    /// a connection.
+    pub seen: u64,
     /// A [`crate::conn_count::ConnState`]: how the flow counts in its real's `CONNS`.
     pub state: u8,
-    pub _pad: [u8; 3],
+    /// 1 once the client sent FIN or RST: the `tcpfin` timeout applies.
+    pub closing: u8,
+    pub _pad: [u8; 6],
+}
+
+/// Key of `FRAGMENTS`: a fragmented datagram, as IP identifies it (its source,
+/// destination, protocol and identification; IPv4's is 16 bits, IPv6's 32).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FragmentKey {
+    pub src: Addr,
+    pub dst: Addr,
+    /// Network byte order.
+    pub id: u32,
+    pub proto: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
 }
 
 /// Value of `NAT_CONNS`, keyed by a real's answer (real → client): what to rewrite its
@@ -304,7 +331,7 @@ pub struct NatConn {
     pub vip: Addr,
     /// Network byte order.
     pub vport: u16,
-    /// One of [`crate::nat::state`].
+    /// One of [`crate::timeouts::state`].
     pub state: u8,
     pub _pad: [u8; 5],
     /// `bpf_ktime_get_ns` when a packet of the connection last passed, either way.
@@ -347,10 +374,11 @@ map_layout!(
     Service = 4 * 3 + 4 + 4 + 16,
     Real = 16 + 4 + 4 + 4 + 4,
     FlowKey = 16 * 2 + 2 * 2 + 4,
-    Flow = 12,
+    Flow = 4 + 4 + 8 + 1 + 1 + 6,
     NeighMiss = 16 + 8,
     NatConn = 16 + 2 + 1 + 5 + 8,
     DecapKey = 16 + 4,
+    FragmentKey = 16 * 2 + 4 + 4,
 );
 
 #[cfg(test)]

@@ -33,11 +33,14 @@ pub enum Event {
     NotVip = 0,
     /// Headers shorter than they claim: passed to the kernel, which drops what is malformed.
     Truncated = 1,
-    /// An IP fragment: its ports are unknown, so it is passed to the kernel.
+    /// A later fragment of a datagram whose first fragment the program has not placed (it
+    /// was lost, comes later, or is for no VIP): passed to the kernel, which can deliver it
+    /// nowhere without the first.
     Fragment = 2,
     /// VIP traffic, but no real may take a new flow: dropped.
     NoReal = 3,
-    /// The real's MAC is not known yet: passed, and the agent asked to resolve it.
+    /// The real's MAC is not known yet: dropped (the client retransmits), and the agent
+    /// asked to resolve it.
     NeighMiss = 4,
     /// No route to the real: dropped.
     NoRoute = 5,
@@ -73,10 +76,13 @@ pub enum Event {
     /// before it attaches the entry program, so only a broken load leaves one out):
     /// dropped.
     NoStage = 17,
+    /// A later fragment of a datagram for a NAT service, whose addresses the program
+    /// does not translate: dropped.
+    FragmentDropped = 18,
 }
 
 impl Event {
-    pub const COUNT: u32 = 18;
+    pub const COUNT: u32 = 19;
 
     pub const ALL: [Event; Self::COUNT as usize] = [
         Event::NotVip,
@@ -97,6 +103,7 @@ impl Event {
         Event::IcmpUnplaced,
         Event::NoDest,
         Event::NoStage,
+        Event::FragmentDropped,
     ];
 
     /// Name used in `xlb status` and logs.
@@ -120,6 +127,7 @@ impl Event {
             Event::IcmpUnplaced => "icmp_unplaced",
             Event::NoDest => "no_dest",
             Event::NoStage => "no_stage",
+            Event::FragmentDropped => "fragment_dropped",
         }
     }
 }

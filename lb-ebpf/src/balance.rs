@@ -3,15 +3,16 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
-    maps::{Flow, FlowKey, Real, Service, VipKey, method, service_flags, stage::Stage},
+    maps::{FlowKey, Real, Service, VipKey, service_flags, stage::Stage},
     stats::Event,
 };
 
 use crate::{
-    conn_count, forward,
-    maps::{self, FLOWS, REALS, VIPS},
-    nat,
-    packet::{self, NoFlow, Packet},
+    clock, conn_count,
+    flow::{self, Pin},
+    forward,
+    maps::{self, VIPS},
+    packet::{self, NoFlow},
     stage::{self, NEW_FLOW, NewFlow},
 };
 
@@ -23,17 +24,20 @@ pub fn entry(ctx: &XdpContext) -> u32 {
         Ok(packet) => packet,
         Err(NoFlow::NotIp) => return xdp_action::XDP_PASS,
         Err(NoFlow::Icmp) => return stage::enter(ctx, Stage::Relay),
+        Err(NoFlow::Fragment(_)) => return stage::enter(ctx, Stage::Fragment),
         Err(NoFlow::Pass(event)) => return maps::pass(event),
     };
     let Some(service) = service(&packet.flow) else {
         return stage::enter(ctx, Stage::Answer);
     };
-    match pinned(&packet, &service) {
-        Pin::Held(flow, real) => {
-            // SAFETY: a live flow-table value (see `pinned`).
+    let segment = conn_count::segment(ctx, packet.flow.proto, packet.l4);
+    let now = clock::now();
+    match flow::pinned(&packet, &service, segment, now) {
+        Pin::Held(pinned, real) => {
+            // SAFETY: a live flow-table value (see `flow::pinned`).
             let index = unsafe {
-                conn_count::follow(ctx, &packet, &mut *flow);
-                (*flow).real
+                flow::follow(&mut *pinned, segment, now);
+                (*pinned).real
             };
             forward::to_real(ctx, &packet, &service, index, &real, false)
         }
@@ -53,36 +57,6 @@ pub fn service(flow: &FlowKey) -> Option<Service> {
     };
     // SAFETY: services are never updated in place (see `VIPS`), so the value stays coherent.
     unsafe { VIPS.get(&vip) }.copied()
-}
-
-/// What the flow table says of a packet's flow.
-pub enum Pin {
-    /// Pinned to this real, whose slot still holds it.
-    Held(*mut Flow, Real),
-    /// Pinned to a real that was removed since (or, for NAT, to a connection that expired).
-    Lost,
-    /// Not in the table.
-    None,
-}
-
-#[inline(always)]
-pub fn pinned(packet: &Packet, service: &Service) -> Pin {
-    let Some(flow) = FLOWS.get_ptr_mut(&packet.flow) else {
-        return Pin::None;
-    };
-    // SAFETY: flow values are written whole by the scheduling stages; after that only their
-    // connection state changes, on the CPU the flow's packets arrive on.
-    let (index, generation) = unsafe { ((*flow).real, (*flow).generation) };
-    let Some(real) = REALS.get(index).copied() else {
-        return Pin::Lost;
-    };
-    if !real.is_present() || real.generation != generation {
-        return Pin::Lost;
-    }
-    if service.method == method::NAT && !nat::is_live(&packet.flow, &real) {
-        return Pin::Lost;
-    }
-    Pin::Held(flow, real)
 }
 
 /// Hands a new flow to the stage of its service's scheduler, which pins it to a real.

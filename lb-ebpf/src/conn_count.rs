@@ -3,16 +3,16 @@
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use lb_common::{
     conn_count::{ConnState, Count, RealConns, Segment, window},
     maps::Flow,
 };
 
 use crate::{
+    clock,
     headers::{self, IPPROTO_TCP},
     maps::CONNS,
-    packet::Packet,
 };
 
 /// Offset of the flags byte in a TCP header.
@@ -38,18 +38,26 @@ pub fn start(real: u32, segment: Segment) -> ConnState {
     state
 }
 
-/// Moves an established flow on by its packet, counting the change. Flows of services
-/// that do not count connections are left alone without reading the packet.
+/// Moves an established flow on by `segment`, counting the change.
 #[inline(always)]
-pub fn follow(ctx: &XdpContext, packet: &Packet, flow: &mut Flow) {
-    let state = ConnState::from_u8(flow.state);
-    if state == ConnState::Untracked {
-        return;
-    }
-    if let Some((state, count)) = state.next(segment(ctx, packet.flow.proto, packet.l4)) {
+pub fn follow(flow: &mut Flow, segment: Segment) {
+    if let Some((state, count)) = ConnState::from_u8(flow.state).next(segment) {
         flow.state = state as u8;
         apply(flow.real, count);
     }
+}
+
+/// Takes a flow that is forgotten (expired, or its tuple reused) out of its real's active
+/// connections; it counts nowhere any more.
+#[inline(always)]
+pub fn forget(flow: &mut Flow) {
+    if ConnState::from_u8(flow.state) == ConnState::Open
+        && let Some(conns) = CONNS.get_ptr_mut(flow.real)
+    {
+        // SAFETY: a live map value (see `apply`).
+        unsafe { add_active(conns, u32::MAX) };
+    }
+    flow.state = ConnState::Untracked as u8;
 }
 
 #[inline(always)]
@@ -89,6 +97,5 @@ unsafe fn add_inactive(conns: *mut RealConns) {
 /// The inactive-count window of this instant.
 #[inline(always)]
 pub fn now() -> u32 {
-    // SAFETY: a helper without arguments.
-    window(unsafe { bpf_ktime_get_ns() })
+    window(clock::now())
 }

@@ -12,15 +12,18 @@ use aya_ebpf::{
 };
 use lb_common::{
     Addr, Family,
-    maps::{NeighMiss, Real, Service, method},
+    conn_count::Segment,
+    maps::{FlowKey, FragmentKey, NeighMiss, Real, Service, method},
     stats::Event,
 };
 
 use crate::{
-    headers::EthHdr,
-    maps::{self, NEIGH_MISSES},
+    balance, clock,
+    flow::{self, Pin},
+    headers::{self, EthHdr},
+    maps::{self, FRAGMENTS, NEIGH_MISSES},
     nat,
-    packet::{self, Packet},
+    packet::{self, NoFlow, Packet},
     stage::{self, NEW_FLOW},
     tunnel::{self, Tunnelled},
 };
@@ -76,8 +79,77 @@ pub fn to_real(
     };
     if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
         maps::account(service.id, index, bytes, new_flow);
+        if service.method == method::NAT {
+            nat::track(ctx, packet, real);
+        }
+        if packet.fragment_id.is_some() {
+            remember_datagram(packet);
+        }
     }
     verdict
+}
+
+/// Puts in `flow` the flow whose first fragment of `datagram` was forwarded, if one was.
+/// Out of line, with the flow written to the caller's stack rather than returned (which
+/// BPF cannot do for a struct), so that the lookup's copies stay off the stack of the
+/// forwarding path.
+#[inline(never)]
+fn first_fragment_flow(datagram: &FragmentKey, flow: &mut FlowKey) -> bool {
+    // SAFETY: entries are written whole and only read here.
+    match unsafe { FRAGMENTS.get(datagram) } {
+        Some(found) => {
+            *flow = *found;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Records where the datagram whose first fragment `packet` is went, for its later
+/// fragments. Out of line: its keys would add to the stack of every caller's path.
+#[inline(never)]
+fn remember_datagram(packet: &Packet) {
+    if let Some(datagram) = packet::datagram(packet) {
+        // Full, the LRU forgets its oldest datagram; failing otherwise only leaves this
+        // one's later fragments to the kernel.
+        let _ = FRAGMENTS.insert(&datagram, &packet.flow, 0);
+    }
+}
+
+/// The fragmentation stage: a later fragment of a datagram goes where its first went,
+/// by the same method. Its flow is in `FRAGMENTS` once the first fragment was forwarded;
+/// until then, and for fragments of no VIP's datagram, it is the kernel's.
+#[inline(always)]
+pub fn fragment_stage(ctx: &XdpContext) -> u32 {
+    let Err(NoFlow::Fragment(datagram)) = packet::parse(ctx) else {
+        return maps::pass(Event::Fragment);
+    };
+    let mut flow = FlowKey::default();
+    if !first_fragment_flow(&datagram, &mut flow) {
+        return maps::pass(Event::Fragment);
+    }
+    let (Some(eth), Some(service)) = (headers::at::<EthHdr>(ctx, 0), balance::service(&flow))
+    else {
+        return maps::pass(Event::Fragment);
+    };
+    // A later fragment has no L4 header to translate.
+    if service.method == method::NAT {
+        return maps::drop(Event::FragmentDropped);
+    }
+    let packet = Packet {
+        eth,
+        l4: 0,
+        flow,
+        fragment_id: None,
+    };
+    match flow::pinned(&packet, &service, Segment::Datagram, clock::now()) {
+        Pin::Held(pinned, real) => {
+            // SAFETY: a live flow-table value (see `flow::pinned`).
+            let index = unsafe { (*pinned).real };
+            to_real(ctx, &packet, &service, index, &real, false)
+        }
+        Pin::Lost | Pin::None => maps::pass(Event::Fragment),
+    }
 }
 
 /// Direct routing: the IP packet is left as the client sent it (the real owns the VIP too);
@@ -120,9 +192,11 @@ impl NoHop {
 
 /// The kernel's answer for reaching `dst` (of family byte `family`): egress interface and
 /// MACs (and with `BPF_FIB_LOOKUP_SRC` in `flags`, the source address). A packet of
-/// `tot_len` bytes (not checked when zero) must fit the route's MTU. A missing neighbour
-/// entry is reported to the agent, and the packet passed so the kernel's own resolution
-/// starts too.
+/// `tot_len` bytes (not checked when zero) must fit the route's MTU.
+///
+/// A missing neighbour entry is reported to the agent, which has the kernel resolve it,
+/// and the packet dropped: passed, it would reach the director's own stack, which holds
+/// the VIP and would answer a SYN with a RST. The client retransmits.
 #[inline(always)]
 pub fn next_hop(
     ctx: &XdpContext,
@@ -158,8 +232,7 @@ pub fn next_hop(
             };
             // A full ring only means the agent already has plenty to resolve.
             let _ = NEIGH_MISSES.output::<NeighMiss>(&miss, 0);
-            maps::count(Event::NeighMiss);
-            Err(NoHop::Verdict(xdp_action::XDP_PASS))
+            Err(NoHop::Verdict(maps::drop(Event::NeighMiss)))
         }
         // SAFETY: the kernel reports the MTU in the field it read the length from.
         BPF_FIB_LKUP_RET_FRAG_NEEDED => {

@@ -51,6 +51,11 @@ impl Ipv4Hdr {
     pub fn is_fragment(&self) -> bool {
         u16::from_be(self.frag_off) & 0x3fff != 0
     }
+
+    /// A fragment other than the first, which carries no L4 header.
+    pub fn is_later_fragment(&self) -> bool {
+        u16::from_be(self.frag_off) & 0x1fff != 0
+    }
 }
 
 #[repr(C)]
@@ -76,6 +81,25 @@ pub const fn is_ipv6_extension(next_header: u8) -> bool {
     )
 }
 
+/// IPv6's fragment header (RFC 8200, section 4.5).
+#[repr(C)]
+pub struct Ipv6FragHdr {
+    pub next_header: u8,
+    pub reserved: u8,
+    /// Offset in 8-byte units, then two reserved bits and More-fragments; network order.
+    pub offset_more: u16,
+    pub id: u32,
+}
+
+impl Ipv6FragHdr {
+    pub const LEN: usize = 8;
+
+    /// A fragment other than the first, which carries no L4 header.
+    pub fn is_later_fragment(&self) -> bool {
+        u16::from_be(self.offset_more) & 0xfff8 != 0
+    }
+}
+
 /// The first four bytes of TCP and UDP headers.
 #[repr(C)]
 pub struct Ports {
@@ -91,7 +115,7 @@ pub struct TcpHdr {
     pub seq: u32,
     pub ack: u32,
     pub data_offset: u8,
-    /// [`lb_common::nat::tcp_flags`].
+    /// [`lb_common::timeouts::tcp_flags`].
     pub flags: u8,
     pub window: u16,
     pub check: u16,

@@ -7,7 +7,9 @@
 #![feature(core_intrinsics)]
 
 mod balance;
+mod clock;
 mod conn_count;
+mod flow;
 mod forward;
 mod headers;
 mod maps;
@@ -47,6 +49,11 @@ pub fn xlb_relay(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn xlb_too_big(ctx: XdpContext) -> u32 {
     too_big::stage(&ctx)
+}
+
+#[xdp]
+pub fn xlb_fragment(ctx: XdpContext) -> u32 {
+    forward::fragment_stage(&ctx)
 }
 
 #[xdp]

@@ -8,13 +8,14 @@ use aya_ebpf::{
 use lb_common::{
     conn_count::RealConns,
     maps::{
-        DEFAULT_FLOWS, Flow, FlowKey, MAX_LOCALITIES, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
-        NEIGH_MISSES_BYTES, NatConn, Real, Service, TABLE_SIZE, VipKey, stage,
+        DEFAULT_FLOWS, Flow, FlowKey, FragmentKey, MAX_FRAGMENTED, MAX_LOCALITIES, MAX_PERSIST,
+        MAX_REALS, MAX_SERVICES, NEIGH_MISSES_BYTES, NatConn, Real, Service, TABLE_SIZE, VipKey,
+        stage,
     },
-    nat::Timeouts,
     persist::{Persist, PersistKey},
     sched::locality::{Locality, LocalityKey},
     stats::{Counters, Event},
+    timeouts::Timeouts,
     tunnel::TunnelSource,
 };
 
@@ -52,6 +53,12 @@ pub static LOCALITY: LruHashMap<LocalityKey, Locality> =
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
 
+/// Fragmented datagrams by their IP identity, with the flow their first fragment belongs
+/// to: later fragments carry no ports, and follow it to its real.
+#[map]
+pub static FRAGMENTS: LruHashMap<FragmentKey, FlowKey> =
+    LruHashMap::with_max_entries(MAX_FRAGMENTED, 0);
+
 /// NAT connections by the real's side of them; sized like `FLOWS`.
 #[map]
 pub static NAT_CONNS: LruHashMap<FlowKey, NatConn> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
@@ -86,6 +93,12 @@ pub fn count(event: Event) {
         // SAFETY: per-CPU slot, and XDP programs do not preempt each other on one CPU.
         unsafe { *counter += 1 };
     }
+}
+
+/// The connection timeouts the agent set (IPVS's until it does).
+#[inline(always)]
+pub fn timeouts() -> Timeouts {
+    TIMEOUTS.get(0).copied().unwrap_or(Timeouts::IPVS)
 }
 
 /// Leaves the packet to the kernel, counted as `event`.

@@ -6,20 +6,21 @@
 //! carried a packet and whether it is closing; once idle past its timeout it counts as
 //! gone, in both directions.
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use lb_common::{
     Addr, Family,
+    conn_count::Segment,
     inet_csum::Delta,
     maps::{FlowKey, NatConn, Real},
-    nat::{Timeouts, next_state, state},
     stats::Event,
+    timeouts::{next_state, state},
 };
 
 use crate::{
-    forward,
+    clock, conn_count, forward,
     headers::{self, EthHdr, IPPROTO_TCP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
     maps::pass,
-    maps::{self, NAT_CONNS, TIMEOUTS},
+    maps::{self, NAT_CONNS},
     packet::{self, Packet},
     relay::Error,
 };
@@ -90,9 +91,10 @@ fn answer_key(flow: &FlowKey, real: &Real) -> FlowKey {
     }
 }
 
+/// Whether `conn` has been idle past its timeout at `now`.
 #[inline(always)]
-fn timeouts() -> Timeouts {
-    TIMEOUTS.get(0).copied().unwrap_or(Timeouts::IPVS)
+fn expired(conn: &NatConn, proto: u8, now: u64) -> bool {
+    maps::timeouts().expired(proto, conn.state == state::CLOSING, conn.last_seen, now)
 }
 
 /// Whether `flow`, pinned to `real`, is a connection that has not expired. One that has is
@@ -102,9 +104,8 @@ pub fn is_live(flow: &FlowKey, real: &Real) -> bool {
     // SAFETY: entries are plain data; a concurrent update can at worst mix two timestamps.
     match unsafe { NAT_CONNS.get(&answer_key(flow, real)) } {
         Some(conn) => {
-            // SAFETY: plain helper call.
-            let now = unsafe { bpf_ktime_get_ns() };
-            !timeouts().expired(conn, flow.proto, now)
+            let now = clock::now();
+            !expired(conn, flow.proto, now)
         }
         None => false,
     }
@@ -173,10 +174,9 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
     let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
         return pass(Event::Truncated);
     };
-    // Not passed when unresolved: the kernel would answer for the VIP itself. The client
-    // retries once the agent has resolved the real.
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
-        return xdp_action::XDP_DROP;
+    let hop = match forward::next_hop(ctx, &real.addr, real.family, 0, 0) {
+        Ok(hop) => hop,
+        Err(no_hop) => return no_hop.verdict(),
     };
     if readdress(
         ctx,
@@ -199,16 +199,22 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
             (flow.dport, real.port),
         ));
     }
-    track(&answer_key(flow, real), flow, l4.flags);
     forward::send(ctx, packet.eth, &hop)
 }
 
-/// Records a packet of `flow` in its connection, creating the entry for a new one.
-#[inline(always)]
-fn track(key: &FlowKey, flow: &FlowKey, flags: u8) {
-    // SAFETY: plain helper call.
-    let now = unsafe { bpf_ktime_get_ns() };
-    if let Some(conn) = NAT_CONNS.get_ptr_mut(key) {
+/// Records a client's `packet`, forwarded to `real`, in its connection, creating the entry
+/// for a new one. Out of line, after [`forward`] rather than within it, so that its entry
+/// and key do not add to the stack of the forwarding path.
+#[inline(never)]
+pub fn track(ctx: &XdpContext, packet: &Packet, real: &Real) {
+    let flags = match conn_count::segment(ctx, packet.flow.proto, packet.l4) {
+        Segment::Tcp(flags) => flags,
+        Segment::Datagram => 0,
+    };
+    let flow = &packet.flow;
+    let key = answer_key(flow, real);
+    let now = clock::now();
+    if let Some(conn) = NAT_CONNS.get_ptr_mut(&key) {
         // SAFETY: a live map value; `is_live` vouched that it belongs to this connection.
         unsafe { touch(conn, flags, now) };
         return;
@@ -222,7 +228,7 @@ fn track(key: &FlowKey, flow: &FlowKey, flags: u8) {
     };
     // A full LRU evicts its oldest entry; failing otherwise only loses the answers of this
     // connection until its next packet records it again.
-    let _ = NAT_CONNS.insert(key, &conn, 0);
+    let _ = NAT_CONNS.insert(&key, &conn, 0);
 }
 
 #[inline(always)]
@@ -251,11 +257,10 @@ pub fn stage(ctx: &XdpContext) -> u32 {
 fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     let key = &packet.flow;
     let conn = NAT_CONNS.get_ptr_mut(key)?;
-    // SAFETY: plain helper call.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::now();
     // SAFETY: a live map value.
     let (vip, vport) = unsafe {
-        if timeouts().expired(&*conn, key.proto, now) {
+        if expired(&*conn, key.proto, now) {
             return None;
         }
         ((*conn).vip, (*conn).vport)
@@ -263,10 +268,9 @@ fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     let Some(l4) = L4::at(ctx, key.proto, packet.l4) else {
         return Some(pass(Event::Truncated));
     };
-    // Not passed when unresolved: the kernel would forward it with the real's address. The
-    // real retransmits once the agent has resolved the client's next hop.
-    let Ok(hop) = forward::next_hop(ctx, &key.dst, key.family, 0, 0) else {
-        return Some(xdp_action::XDP_DROP);
+    let hop = match forward::next_hop(ctx, &key.dst, key.family, 0, 0) {
+        Ok(hop) => hop,
+        Err(no_hop) => return Some(no_hop.verdict()),
     };
     if readdress(ctx, key.family, EthHdr::LEN, Side::Src, &key.src, &vip).is_none() {
         return Some(pass(Event::Truncated));
@@ -288,8 +292,9 @@ fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
 pub fn error_to_real(ctx: &XdpContext, packet: &Packet, real: &Real, error: Error) -> u32 {
     let Error { icmp, quote } = error;
     let flow = &packet.flow;
-    let Ok(hop) = forward::next_hop(ctx, &real.addr, real.family, 0, 0) else {
-        return xdp_action::XDP_DROP;
+    let hop = match forward::next_hop(ctx, &real.addr, real.family, 0, 0) {
+        Ok(hop) => hop,
+        Err(no_hop) => return no_hop.verdict(),
     };
     let Some(icmp) = headers::at::<IcmpHdr>(ctx, icmp) else {
         return pass(Event::Truncated);

@@ -7,13 +7,16 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
-    Addr, Family, maps::FlowKey, stats::Event, too_big::IPPROTO_ICMP, too_big::IPPROTO_ICMPV6,
+    Addr, Family,
+    maps::{FlowKey, FragmentKey},
+    stats::Event,
+    too_big::{IPPROTO_ICMP, IPPROTO_ICMPV6},
 };
 
 use crate::{
     headers::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr,
-        Ipv6Hdr, Ports,
+        Ipv6FragHdr, Ipv6Hdr, Ports,
     },
     maps,
 };
@@ -25,6 +28,9 @@ pub struct Packet {
     pub l4: usize,
     /// The connection, in either family, as this packet carries it.
     pub flow: FlowKey,
+    /// For the first fragment of a datagram, its IP identification: the later fragments,
+    /// without ports, are placed by it (see [`datagram`]).
+    pub fragment_id: Option<u32>,
 }
 
 /// What a frame is when it is no TCP or UDP packet the balancer can place.
@@ -33,6 +39,8 @@ pub enum NoFlow {
     NotIp,
     /// ICMP or ICMPv6, which may be an error about a flow.
     Icmp,
+    /// A later fragment of this datagram.
+    Fragment(FragmentKey),
     /// Anything else: the kernel's, for this reason.
     Pass(Event),
 }
@@ -56,6 +64,7 @@ pub fn reparse(ctx: &XdpContext) -> Result<Packet, u32> {
     parse(ctx).map_err(|no_flow| match no_flow {
         NoFlow::NotIp => xdp_action::XDP_PASS,
         NoFlow::Icmp => maps::pass(Event::NotVip),
+        NoFlow::Fragment(_) => maps::pass(Event::Fragment),
         NoFlow::Pass(event) => maps::pass(event),
     })
 }
@@ -69,49 +78,90 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
     if header_len < Ipv4Hdr::MIN_LEN {
         return Err(NoFlow::Pass(Event::Truncated));
     }
-    if ip.is_fragment() {
-        return Err(NoFlow::Pass(Event::Fragment));
+    let (src, dst) = (Addr::from_v4_raw(ip.src), Addr::from_v4_raw(ip.dst));
+    let fragment_id = ip.is_fragment().then_some(u32::from(ip.id));
+    if ip.is_later_fragment() {
+        let id = u32::from(ip.id);
+        return Err(NoFlow::Fragment(key(src, dst, ip.proto, Family::V4, id)));
     }
     if ip.proto == IPPROTO_ICMP {
         return Err(NoFlow::Icmp);
     }
     let l4 = EthHdr::LEN + header_len;
-    let flow = flow_key(
-        ctx,
-        Family::V4,
-        ip.proto,
-        Addr::from_v4_raw(ip.src),
-        Addr::from_v4_raw(ip.dst),
+    let flow = flow_key(ctx, Family::V4, ip.proto, src, dst, l4)?;
+    Ok(Packet {
+        eth,
         l4,
-    )?;
-    Ok(Packet { eth, l4, flow })
+        flow,
+        fragment_id,
+    })
 }
 
-/// Only the fixed header is read: a packet whose ports lie behind extension headers is
-/// left to the kernel, counted, rather than walked with a bounded loop on every packet.
+/// Only the fixed header and a fragment header are read: a packet whose ports lie behind
+/// other extension headers is left to the kernel, counted, rather than walked with a
+/// bounded loop on every packet.
 #[inline(always)]
 fn ipv6(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
     let ip = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN).ok_or(NoFlow::Pass(Event::Truncated))?;
     // SAFETY: bounds checked by `at`; the header is only read here.
     let ip = unsafe { &*ip };
-    match ip.next_header {
-        IPPROTO_FRAGMENT => return Err(NoFlow::Pass(Event::Fragment)),
+    let (src, dst) = (Addr(ip.src), Addr(ip.dst));
+    let mut proto = ip.next_header;
+    let mut l4 = EthHdr::LEN + Ipv6Hdr::LEN;
+    let mut fragment_id = None;
+    if proto == IPPROTO_FRAGMENT {
+        let frag = headers::at::<Ipv6FragHdr>(ctx, l4).ok_or(NoFlow::Pass(Event::Truncated))?;
+        // SAFETY: bounds checked by `at`; the header is only read here.
+        let frag = unsafe { &*frag };
+        if frag.is_later_fragment() {
+            let key = key(src, dst, frag.next_header, Family::V6, frag.id);
+            return Err(NoFlow::Fragment(key));
+        }
+        proto = frag.next_header;
+        l4 += Ipv6FragHdr::LEN;
+        fragment_id = Some(frag.id);
+    }
+    match proto {
         IPPROTO_ICMPV6 => return Err(NoFlow::Icmp),
         next if headers::is_ipv6_extension(next) => {
             return Err(NoFlow::Pass(Event::ExtensionHeader));
         }
         _ => {}
     }
-    let l4 = EthHdr::LEN + Ipv6Hdr::LEN;
-    let flow = flow_key(
-        ctx,
-        Family::V6,
-        ip.next_header,
-        Addr(ip.src),
-        Addr(ip.dst),
+    let flow = flow_key(ctx, Family::V6, proto, src, dst, l4)?;
+    Ok(Packet {
+        eth,
         l4,
-    )?;
-    Ok(Packet { eth, l4, flow })
+        flow,
+        fragment_id,
+    })
+}
+
+/// The datagram of IP identification `id` of `packet`'s flow, when the packet is its first
+/// fragment.
+#[inline(always)]
+pub fn datagram(packet: &Packet) -> Option<FragmentKey> {
+    let flow = &packet.flow;
+    let family = Family::from_raw(flow.family)?;
+    Some(key(
+        flow.src,
+        flow.dst,
+        flow.proto,
+        family,
+        packet.fragment_id?,
+    ))
+}
+
+#[inline(always)]
+fn key(src: Addr, dst: Addr, proto: u8, family: Family, id: u32) -> FragmentKey {
+    FragmentKey {
+        src,
+        dst,
+        id,
+        proto,
+        family: family as u8,
+        _pad: [0; 2],
+    }
 }
 
 /// The connection a TCP or UDP packet belongs to; any other protocol is not for a VIP.

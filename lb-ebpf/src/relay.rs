@@ -9,13 +9,15 @@
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
     Addr, Family,
+    conn_count::Segment,
     maps::{FlowKey, method},
     stats::Event,
     too_big::{ICMP_DEST_UNREACH, ICMPV6_PACKET_TOO_BIG, IPPROTO_ICMP, IPPROTO_ICMPV6},
 };
 
 use crate::{
-    balance::{self, Pin},
+    balance, clock,
+    flow::{self, Pin},
     forward,
     headers::{
         self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_TCP, IPPROTO_UDP, IcmpHdr, Ipv4Hdr, Ipv6Hdr,
@@ -40,7 +42,9 @@ pub fn stage(ctx: &XdpContext) -> u32 {
     let Some(service) = balance::service(&packet.flow) else {
         return maps::pass(Event::NotVip);
     };
-    let Pin::Held(_, real) = balance::pinned(&packet, &service) else {
+    // The error is no packet of the flow: it tells nothing of the flow's state.
+    let Pin::Held(_, real) = flow::pinned(&packet, &service, Segment::Datagram, clock::now())
+    else {
         return maps::pass(Event::IcmpUnplaced);
     };
     match service.method {
@@ -81,7 +85,13 @@ fn error(ctx: &XdpContext, eth: *mut EthHdr) -> Option<(Packet, Error)> {
     };
     let quote = icmp + IcmpHdr::LEN;
     let (flow, l4) = quoted_flow(ctx, family, quote)?;
-    Some((Packet { eth, l4, flow }, Error { icmp, quote }))
+    let packet = Packet {
+        eth,
+        l4,
+        flow,
+        fragment_id: None,
+    };
+    Some((packet, Error { icmp, quote }))
 }
 
 /// Offset of the ICMP header of an IPv4 ICMP error that is no fragment.

@@ -9,11 +9,7 @@
 
 use core::{ffi::c_void, num::NonZeroU32};
 
-use aya_ebpf::{
-    helpers::{bpf_ktime_get_ns, bpf_loop},
-    macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::{helpers::bpf_loop, macros::map, maps::PerCpuArray};
 
 use lb_common::{
     maps::{FlowKey, Real, Service, service_flags},
@@ -25,7 +21,7 @@ use lb_common::{
 
 use super::Scheduler;
 use crate::{
-    conn_count,
+    clock, conn_count,
     maps::{CONNS, LOCALITY, REALS, TABLES},
 };
 
@@ -175,8 +171,7 @@ fn locality(service: &Service, len: NonZeroU32, key: &FlowKey) -> Option<(u32, R
         service: service.id,
         dst: key.dst,
     };
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::now();
     // SAFETY: entries are written whole and only read here.
     let known = unsafe { LOCALITY.get(&place) }
         .copied()

@@ -11,8 +11,7 @@ mod ring;
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
-    conn_count::ConnState,
-    maps::{Flow, FlowKey, Real, Service, stage::Stage},
+    maps::{FlowKey, Real, Service, stage::Stage},
     stats::Event,
 };
 
@@ -22,9 +21,7 @@ pub use self::{
     ring::Ring,
 };
 use crate::{
-    conn_count,
-    maps::{self, FLOWS},
-    packet,
+    clock, conn_count, flow, maps, packet,
     stage::{self, NEW_FLOW},
 };
 
@@ -56,23 +53,15 @@ pub fn stage<S: Scheduler>(ctx: &XdpContext) -> u32 {
     let Some((index, real)) = persist::choose::<S>(&service, &packet.flow) else {
         return maps::drop(Event::NoReal);
     };
-    let state = if S::COUNTS_CONNECTIONS {
-        conn_count::start(
-            index,
-            conn_count::segment(ctx, packet.flow.proto, packet.l4),
-        )
-    } else {
-        ConnState::Untracked
-    };
-    let flow = Flow {
-        real: index,
-        generation: real.generation,
-        state: state as u8,
-        _pad: [0; 3],
-    };
-    // A full LRU evicts its oldest flow, so this only fails on kernel memory pressure; the
-    // packet is still delivered and the next one schedules again.
-    let _ = FLOWS.insert(&packet.flow, &flow, 0);
+    let segment = conn_count::segment(ctx, packet.flow.proto, packet.l4);
+    flow::pin(
+        &packet.flow,
+        index,
+        &real,
+        segment,
+        S::COUNTS_CONNECTIONS,
+        clock::now(),
+    );
     // SAFETY: as above; the forwarding stage entered next reads it.
     unsafe {
         (*new).index = index;

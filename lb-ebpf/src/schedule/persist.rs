@@ -5,20 +5,21 @@
 //! quiesced to weight 0 loses its persistent clients (IPVS's `expire_quiescent_template`),
 //! so a failed real does not keep drawing its regulars.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
 use lb_common::{
     maps::{FlowKey, Real, Service},
     persist::{Persist, PersistKey},
 };
 
 use super::Scheduler;
-use crate::maps::{PERSIST, REALS};
+use crate::{
+    clock,
+    maps::{PERSIST, REALS},
+};
 
 /// The real for a new flow of `service`, by its client's template or by its scheduler `S`.
 #[inline(always)]
 pub fn choose<S: Scheduler>(service: &Service, key: &FlowKey) -> Option<(u32, Real)> {
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = clock::now();
     let template_key = (service.persistence != 0)
         .then(|| PersistKey::new(service.id, &key.src, &service.granularity));
     if let Some(found) = template_key.and_then(|k| honoured(service, &k, now)) {

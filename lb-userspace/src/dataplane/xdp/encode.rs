@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use lb_common::{
     Addr, Family,
     maps::{Real, Service, VipKey, method, select, service_flags},
-    nat::Timeouts,
     persist::whole_address,
     sched::least::{Least, MAX_LEAST_REALS},
+    timeouts::Timeouts,
 };
 
 use super::Nodest;

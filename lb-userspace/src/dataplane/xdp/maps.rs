@@ -10,8 +10,8 @@ use lb_common::{
     Family,
     conn_count::RealConns,
     maps::{Real, Service, VipKey, name, tunnel_source_index},
-    nat::Timeouts,
     stats::{Counters, Event},
+    timeouts::Timeouts,
     tunnel::TunnelSource,
 };
 

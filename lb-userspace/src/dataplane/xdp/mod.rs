@@ -38,7 +38,7 @@ use lb_common::{
         stage::{self, Stage},
         table_base,
     },
-    nat::Timeouts,
+    timeouts::Timeouts,
 };
 use tracing::{debug, info};
 
@@ -534,14 +534,14 @@ fn release_real(
     Ok(())
 }
 
-/// Now on the clock the XDP program reads (`bpf_ktime_get_ns`).
+/// Now on the clock the XDP programs read (`bpf_ktime_get_coarse_ns`).
 fn clock_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `now` is a valid place for the kernel to write the time to; the monotonic
-    // clock always exists, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    // SAFETY: `now` is a valid place for the kernel to write the time to; the coarse
+    // monotonic clock always exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }

@@ -1,7 +1,5 @@
-//! How long a NAT connection lives, as IPVS decides it: by protocol, and for TCP by whether
-//! the connection is closing.
-
-use crate::maps::NatConn;
+//! How long a connection lives, as IPVS decides it: by protocol, and for TCP by whether
+//! the connection is closing. Flow-table entries and NAT connections both age this way.
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -12,7 +10,7 @@ pub mod tcp_flags {
     pub const RST: u8 = 0x04;
 }
 
-/// [`NatConn::state`] values.
+/// [`crate::maps::NatConn::state`] values.
 pub mod state {
     /// Traffic flows; UDP connections stay here.
     pub const OPEN: u8 = 0;
@@ -20,8 +18,8 @@ pub mod state {
     pub const CLOSING: u8 = 1;
 }
 
-/// Idle times after which a connection is forgotten, in nanoseconds (the unit of
-/// `bpf_ktime_get_ns`). Value of the one-entry `TIMEOUTS` map.
+/// Idle times after which a connection is forgotten, in nanoseconds of the kernel's coarse
+/// monotonic clock (`bpf_ktime_get_coarse_ns`). Value of the one-entry `TIMEOUTS` map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
@@ -41,21 +39,21 @@ impl Timeouts {
         udp: 300 * SECOND,
     };
 
-    /// How long `conn`, of IP protocol `proto`, may stay idle.
-    pub const fn idle_limit(&self, conn: &NatConn, proto: u8) -> u64 {
+    /// How long a connection of IP protocol `proto` may stay idle, `closing` or not.
+    pub const fn idle_limit(&self, proto: u8, closing: bool) -> u64 {
         if proto != crate::maps::IPPROTO_TCP {
             self.udp
-        } else if conn.state == state::CLOSING {
+        } else if closing {
             self.tcp_fin
         } else {
             self.tcp
         }
     }
 
-    /// Whether `conn` has been idle too long at `now` (same clock as its `last_seen`); an
-    /// expired connection is as good as absent.
-    pub const fn expired(&self, conn: &NatConn, proto: u8, now: u64) -> bool {
-        now.saturating_sub(conn.last_seen) > self.idle_limit(conn, proto)
+    /// Whether a connection last seen at `last_seen` has been idle too long at `now` (the
+    /// same clock); an expired connection is as good as absent.
+    pub const fn expired(&self, proto: u8, closing: bool, last_seen: u64, now: u64) -> bool {
+        now.saturating_sub(last_seen) > self.idle_limit(proto, closing)
     }
 }
 
@@ -82,14 +80,6 @@ mod tests {
     use super::*;
     use crate::maps::{IPPROTO_TCP, IPPROTO_UDP};
 
-    fn conn(state: u8, last_seen: u64) -> NatConn {
-        NatConn {
-            state,
-            last_seen,
-            ..NatConn::default()
-        }
-    }
-
     #[test]
     fn ipvs_defaults() {
         let t = Timeouts::default();
@@ -103,19 +93,17 @@ mod tests {
     fn open_tcp_lives_long_closing_tcp_short_udp_its_own() {
         let t = Timeouts::IPVS;
         let start = 5 * SECOND;
-        let open = conn(state::OPEN, start);
-        let closing = conn(state::CLOSING, start);
-        assert!(!t.expired(&open, IPPROTO_TCP, start + 900 * SECOND));
-        assert!(t.expired(&open, IPPROTO_TCP, start + 900 * SECOND + 1));
-        assert!(!t.expired(&closing, IPPROTO_TCP, start + 120 * SECOND));
-        assert!(t.expired(&closing, IPPROTO_TCP, start + 120 * SECOND + 1));
-        assert!(!t.expired(&open, IPPROTO_UDP, start + 300 * SECOND));
-        assert!(t.expired(&open, IPPROTO_UDP, start + 300 * SECOND + 1));
+        assert!(!t.expired(IPPROTO_TCP, false, start, start + 900 * SECOND));
+        assert!(t.expired(IPPROTO_TCP, false, start, start + 900 * SECOND + 1));
+        assert!(!t.expired(IPPROTO_TCP, true, start, start + 120 * SECOND));
+        assert!(t.expired(IPPROTO_TCP, true, start, start + 120 * SECOND + 1));
+        assert!(!t.expired(IPPROTO_UDP, false, start, start + 300 * SECOND));
+        assert!(t.expired(IPPROTO_UDP, false, start, start + 300 * SECOND + 1));
     }
 
     #[test]
     fn a_clock_behind_the_entry_is_not_expiry() {
-        assert!(!Timeouts::IPVS.expired(&conn(state::OPEN, 10), IPPROTO_TCP, 3));
+        assert!(!Timeouts::IPVS.expired(IPPROTO_TCP, false, 10, 3));
     }
 
     #[test]
