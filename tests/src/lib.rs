@@ -19,7 +19,7 @@
 //! # }
 //! ```
 
-mod addrs;
+pub mod addrs;
 mod bins;
 mod capture;
 mod child;
@@ -27,6 +27,7 @@ mod director;
 mod dr;
 mod exec;
 mod failover;
+mod host_addrs;
 mod http;
 mod keepalived;
 mod lan;
@@ -41,10 +42,12 @@ mod wait;
 mod xdp_pass;
 mod xlb;
 
+pub use addrs::ipv6_for;
 pub use bins::workspace_binary;
 pub use capture::{Capture, Mark};
 pub use child::{Child, Ended};
-pub use dr::{DrTopology, ipv6_for};
+pub use director::Directed;
+pub use dr::DrTopology;
 pub use failover::{FailoverTopology, Vrrp};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
 pub use keepalived::Keepalived;
