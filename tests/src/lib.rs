@@ -50,7 +50,7 @@ pub use director::Directed;
 pub use dr::DrTopology;
 pub use failover::{FailoverTopology, Vrrp};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
-pub use keepalived::Keepalived;
+pub use keepalived::{Keepalived, Peer};
 pub use lan::{Lan, MacAddr, Node};
 pub use nat::NatTopology;
 pub use netns::Netns;
