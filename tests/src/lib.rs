@@ -21,6 +21,7 @@
 
 pub mod addrs;
 mod bins;
+mod bpf_sys;
 mod capture;
 mod child;
 mod director;
