@@ -44,12 +44,12 @@ pub const NAT_REAL_PORT: u16 = 8080;
 
 /// The IPv6 address on the reals' segment of the host with IPv4 address `v4` there:
 /// 2001:db8:2:: and the last byte of `v4` (192.0.2.11 is 2001:db8:2::b).
-pub fn ipv6_for(v4: Ipv4Addr) -> Ipv6Addr {
-    Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, u16::from(v4.octets()[3]))
+pub const fn ipv6_for(v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, v4.octets()[3] as u16)
 }
 
 /// The IPv6 address on the clients' segment of the host with IPv4 address `v4` there:
 /// 2001:db8:1:: and the last byte of `v4` (198.51.100.7 is 2001:db8:1::7).
-pub fn client_side_ipv6_for(v4: Ipv4Addr) -> Ipv6Addr {
-    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, u16::from(v4.octets()[3]))
+pub const fn client_side_ipv6_for(v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, v4.octets()[3] as u16)
 }

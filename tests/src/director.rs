@@ -1,5 +1,5 @@
-//! `xlb run` on a director node, as the end-to-end topologies start it, and what the
-//! topologies with one director ([`crate::DrTopology`], [`crate::NatTopology`]) share.
+//! The topologies with one director ([`crate::DrTopology`], [`crate::NatTopology`]), and
+//! `xlb run` on it.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -8,9 +8,10 @@ use crate::{Child, HttpServer, Node, reals, wait_until};
 /// How long a ready xlb may take to check the reals and answer through the VIP.
 const FIRST_ANSWER: Duration = Duration::from_secs(15);
 
-/// A client reaching a VIP through one director, and the reals behind it. The topologies
-/// dereference to this, so `topo.client` or `topo.start_xlb(config)` reach it.
-pub struct Directed {
+/// A client reaching a VIP through one director, the reals behind it, and the segments
+/// `S` they are on: one [`crate::Lan`] for [`crate::DrTopology`], the reals' and the
+/// client's for [`crate::NatTopology`].
+pub struct Topology<S> {
     pub client: Node,
     pub director: Node,
     pub reals: Vec<Node>,
@@ -20,23 +21,25 @@ pub struct Directed {
     pub real_port: u16,
     /// The director's interfaces, which `xlb run` attaches to.
     pub interfaces: Vec<&'static str>,
+    /// Kept for as long as the hosts use them.
+    pub lans: S,
 }
 
-impl Directed {
-    /// Starts an HTTP server on [`Directed::real_port`] of every real, answering with the
+impl<S> Topology<S> {
+    /// Starts an HTTP server on [`Topology::real_port`] of every real, answering with the
     /// real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
         reals::start_http_servers(&self.reals, self.real_port)
     }
 
-    /// Starts `xlb run` on the director, attached to its [`Directed::interfaces`] with
+    /// Starts `xlb run` on the director, attached to its [`Topology::interfaces`] with
     /// `config` as its keepalived.conf, and returns it with its run directory (where
     /// `xlb status` finds it) once the client's first request through the VIP is answered.
     pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
         self.start_xlb_for(config, self.vip)
     }
 
-    /// [`Directed::start_xlb`], waiting for an answer through `vip` instead. A failure says
+    /// [`Topology::start_xlb`], waiting for an answer through `vip` instead. A failure says
     /// how xlb ended and what it wrote on stderr.
     pub fn start_xlb_for(&self, config: &str, vip: SocketAddr) -> anyhow::Result<(Child, PathBuf)> {
         let (mut xlb, run_dir) = self.director.spawn_xlb("xlb", config, &self.interfaces)?;

@@ -1,12 +1,9 @@
 //! The LVS-DR topology of the foundation's end-to-end tests and of the demo.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    ops::Deref,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use crate::{
-    Directed, Lan,
+    Lan, Topology,
     addrs::{
         DIRECTOR, HTTP_PORT, REALS, SEGMENT_CLIENT, VIP, VIP_PREFIX, VIP6, VIP6_PREFIX, ipv6_for,
     },
@@ -19,18 +16,7 @@ use crate::{
 /// at all, so VIP traffic reaches a real only if the XDP program forwards it; it forwards on
 /// `eth0`, as `bpf_fib_lookup` requires. The reals hold the VIP on `lo` and keep quiet about
 /// it in ARP, and answer the client directly, as in LVS-DR.
-pub struct DrTopology {
-    hosts: Directed,
-    pub lan: Lan,
-}
-
-impl Deref for DrTopology {
-    type Target = Directed;
-
-    fn deref(&self) -> &Directed {
-        &self.hosts
-    }
-}
+pub type DrTopology = Topology<Lan>;
 
 impl DrTopology {
     /// Builds the topology; `tag` (letters, digits, '-') names its namespaces.
@@ -51,15 +37,15 @@ impl DrTopology {
         let director = lan.attach("director", DIRECTOR)?;
         director.enable_forwarding()?;
         let reals = lan.attach_reals(&REALS)?;
-        let hosts = Directed {
+        Ok(Self {
             client,
             director,
             reals,
             vip: SocketAddr::from((VIP, HTTP_PORT)),
             real_port: HTTP_PORT,
             interfaces: vec!["eth0"],
-        };
-        Ok(Self { hosts, lan })
+            lans: lan,
+        })
     }
 
     /// Adds IPv6 beside IPv4: every host gets [`ipv6_for`] its IPv4 address on the

@@ -47,7 +47,7 @@ pub use addrs::ipv6_for;
 pub use bins::workspace_binary;
 pub use capture::{Capture, Mark};
 pub use child::{Child, Ended};
-pub use director::Directed;
+pub use director::Topology;
 pub use dr::DrTopology;
 pub use failover::{FailoverTopology, Vrrp};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};

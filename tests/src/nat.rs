@@ -1,12 +1,9 @@
 //! The LVS-NAT topology: a client and reals on two subnets, the director between them.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    ops::Deref,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use crate::{
-    Directed, Lan, Node,
+    Lan, Node, Topology,
     addrs::{
         CLIENT, DIRECTOR, DIRECTOR_CLIENT_SIDE, HTTP_PORT, NAT_REAL_PORT, REALS, VIP, VIP_PREFIX,
         VIP6, VIP6_PREFIX, client_side_ipv6_for, ipv6_for,
@@ -23,19 +20,8 @@ use crate::{
 /// it, so their answers come back through the director as LVS-NAT needs. The director has
 /// no route to the VIP, so the client reaches a real only through the XDP program, which
 /// is attached to every interface of the director, since answers arrive on the reals' side.
-pub struct NatTopology {
-    hosts: Directed,
-    /// The segments, the reals' first.
-    pub lans: Vec<Lan>,
-}
-
-impl Deref for NatTopology {
-    type Target = Directed;
-
-    fn deref(&self) -> &Directed {
-        &self.hosts
-    }
-}
+/// Its segments are the reals' and then the client's (only one in the one-segment form).
+pub type NatTopology = Topology<Vec<Lan>>;
 
 impl NatTopology {
     /// Builds the topology on two segments; `tag` (letters, digits, '-') names its
@@ -77,15 +63,15 @@ impl NatTopology {
         for real in &reals {
             real.add_route("default", IpAddr::V4(DIRECTOR))?;
         }
-        let hosts = Directed {
+        Ok(Self {
             client,
             director,
             reals,
             vip: SocketAddr::from((VIP, HTTP_PORT)),
             real_port: NAT_REAL_PORT,
             interfaces,
-        };
-        Ok(Self { hosts, lans })
+            lans,
+        })
     }
 
     /// Adds IPv6 beside IPv4 on the two-segment topology: the reals' segment is
