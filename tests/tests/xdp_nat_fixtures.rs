@@ -140,14 +140,14 @@ fn nat_cases() {
             "a_client_packet_is_readdressed_to_the_real_and_its_port",
             client_to_vip(40000, "S"),
         )
-        .from_clients()
+        .sent_by_a_client()
         .gives(XDP_REDIRECT, director_to_real(REALS[0], 40000, "S"))
         .counts(Event::Redirect, 1),
         case(
             "an_icmp_error_about_a_flow_no_real_owns_passes_and_is_counted",
             unowned,
         )
-        .from_clients()
+        .sent_by_a_client()
         .leaves(XDP_PASS)
         .counts(Event::IcmpUnplaced, 1),
     ];

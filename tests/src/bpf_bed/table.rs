@@ -95,7 +95,7 @@ impl Case {
     }
 
     /// The frame arrives on the clients' side.
-    pub fn from_clients(self) -> Self {
+    pub fn sent_by_a_client(self) -> Self {
         Self {
             from_clients: true,
             ..self
