@@ -21,7 +21,7 @@ use std::{
 use anyhow::ensure;
 use xlb::ctl;
 use xlb_testbed::{
-    Child, FailoverTopology, HttpServer, Keepalived, Vrrp, is_root, note_skip, wait_until,
+    Child, FailoverTopology, HttpServer, Keepalived, Peer, Vrrp, is_root, note_skip, wait_until,
 };
 
 const ROUNDS: usize = 3;
@@ -31,12 +31,6 @@ const SETTLE: Duration = Duration::from_secs(20);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 const MASTER: u8 = 200;
 const BACKUP: u8 = 100;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backup {
-    Xlb,
-    Keepalived,
-}
 
 /// What one failover took, from the SIGKILL.
 struct Sample {
@@ -68,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         "adverts", "backup", "VIP on backup", "first forwarded"
     );
     for (version, advert_int) in cases {
-        for backup in [Backup::Xlb, Backup::Keepalived] {
+        for backup in [Peer::Xlb, Peer::Keepalived] {
             let samples = (0..ROUNDS)
                 .map(|round| {
                     let timers = |priority| Vrrp {
@@ -94,18 +88,18 @@ fn main() -> anyhow::Result<()> {
 
 /// Builds a topology with an xlb master and the given backup, and waits until the master
 /// forwards and the backup is ready to take over.
-fn setup(round: usize, backup: Backup, master: Vrrp, standby: Vrrp) -> anyhow::Result<Setup> {
+fn setup(round: usize, backup: Peer, master: Vrrp, standby: Vrrp) -> anyhow::Result<Setup> {
     let topo = FailoverTopology::new(&format!("failover-{round}"))?;
     let servers = topo.start_http_servers()?;
     let [dir1, dir2] = &topo.directors;
     let with_vrrp = |vrrp| format!("{}{}", topo.vrrp_instance(vrrp), topo.virtual_server());
     let (master_xlb, _) = dir1.spawn_xlb("xlb", &with_vrrp(master), &["eth0"])?;
     let (backup_xlb, backup_run, keepalived) = match backup {
-        Backup::Xlb => {
+        Peer::Xlb => {
             let (xlb, run) = dir2.spawn_xlb("xlb", &with_vrrp(standby), &["eth0"])?;
             (xlb, run, None)
         }
-        Backup::Keepalived => {
+        Peer::Keepalived => {
             let keepalived =
                 Keepalived::start(dir2, "keepalived", &topo.vrrp_instance(standby))?.quiet();
             let (xlb, run) = dir2.spawn_xlb("xlb", &topo.virtual_server(), &["eth0"])?;

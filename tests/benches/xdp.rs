@@ -13,12 +13,19 @@
 //! Then: the cost of a new flow under each scheduler, and how many flows consistent hashing
 //! (mh) moves against sh when a real is removed, computed from the tables user space builds.
 
+#[path = "../src/bpf_bed/mod.rs"]
+mod bpf_bed;
+
 use std::{
     net::{IpAddr, Ipv4Addr},
     time::Duration,
 };
 
-use etherparse::PacketBuilder;
+use bpf_bed::{
+    Bed, XDP_REDIRECT, XDP_TX,
+    frame::syn,
+    net::{CLIENT, LB0, REALS, VIP, mac},
+};
 use lb_common::{
     Addr,
     sched::{
@@ -28,81 +35,23 @@ use lb_common::{
         moved_share,
     },
 };
-use xlb::{
-    config::{self, RealKey},
-    dataplane::{
-        Conditions, Plan,
-        xdp::{OBJECT, XdpDataPlane, baseline::Baseline, decap},
-    },
-};
-use xlb_testbed::{MacAddr, StaticNet, is_root, verifier_table, verify};
+use xlb::dataplane::xdp::{OBJECT, baseline::Baseline, decap};
+use xlb_testbed::{is_root, verifier_table, verify};
 
-const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const LB1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-const REALS: [Ipv4Addr; 3] = [
-    Ipv4Addr::new(192, 0, 2, 11),
-    Ipv4Addr::new(192, 0, 2, 12),
-    Ipv4Addr::new(192, 0, 2, 13),
-];
-const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
 const NAT_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
-const CONFIG: &str = "
-virtual_server 203.0.113.10 80 {
-    lb_algo rr
-    lb_kind DR
-    real_server 192.0.2.11 80 { }
-    real_server 192.0.2.12 80 { }
-    real_server 192.0.2.13 80 { }
-}
-virtual_server 203.0.113.11 80 {
-    lb_algo rr
-    lb_kind TUN
-    real_server 192.0.2.11 80 { }
-    real_server 192.0.2.12 80 { }
-    real_server 192.0.2.13 80 { }
-}
-virtual_server 203.0.113.20 80 {
-    lb_algo rr
-    lb_kind NAT
-    real_server 192.0.2.11 8080 { }
-    real_server 192.0.2.12 8080 { }
-    real_server 192.0.2.13 8080 { }
-}
-";
 
 /// Runs per in-kernel loop, and loops per measurement (the median is reported).
 const LOOP: u32 = 1_000_000;
 const ROUNDS: usize = 5;
 /// Calls of one run each, per measurement.
 const CALLS: u16 = 20_000;
+/// Room in the balancer's flow table: every flow measured fits.
+const FLOWS: u32 = 1 << 20;
 
-struct AllUp;
-
-impl Conditions for AllUp {
-    fn healthy(&self, _: &RealKey) -> bool {
-        true
-    }
-    fn serves(&self, _: IpAddr) -> bool {
-        true
-    }
-}
-
-/// A TCP segment from `src` to `dst`, arriving on `lb0`.
+/// A TCP SYN from `src` to `dst`, arriving on `lb0`.
 fn segment(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2(MacAddr::for_ipv4(src.0).0, MacAddr::for_ipv4(LB0).0)
-        .ipv4(src.0.octets(), dst.0.octets(), 64)
-        .tcp(src.1, dst.1, 1000, 64240)
-        .syn()
-        .write(&mut frame, &[])
-        .expect("frame");
-    frame
-}
-
-fn syn(sport: u16) -> Vec<u8> {
-    syn_to(VIP, sport)
+    syn((mac(src.0), mac(LB0)), src, dst)
 }
 
 fn syn_to(vip: Ipv4Addr, sport: u16) -> Vec<u8> {
@@ -129,85 +78,109 @@ fn main() -> anyhow::Result<()> {
     let mut verdicts = verify(OBJECT)?;
     verdicts.extend(verify(decap::OBJECT)?);
     println!("{}", verifier_table(&verdicts));
-    let net = StaticNet::new("bench-xdp")?;
-    let lb0 = net.add_interface("lb0", LB0, 24)?;
-    for real in REALS {
-        net.add_neighbour("lb0", real)?;
-    }
-    net.add_interface("lb1", LB1, 24)?;
-    net.add_neighbour("lb1", CLIENT)?;
-    let (mut dataplane, _) = XdpDataPlane::load(Some(1 << 20))?;
-    let config = config::parse_str("bench.conf", &format!("{CONFIG}{}", scheduler_services()))
-        .map_err(anyhow::Error::msg)?
-        .config;
-    dataplane.apply(&Plan::new(&config, &AllUp))?;
+    let mut bed = Bed::load("bench-xdp", FLOWS)?;
+    bed.apply(
+        &format!("{}{}", services(), scheduler_services()),
+        bpf_bed::every_real_up,
+    );
     let baseline = Baseline::load()?;
+    check_the_frames(&bed)?;
+    per_packet(&bed, &baseline)?;
+    println!();
+    per_scheduler(&bed, &baseline)?;
+    println!();
+    moved_shares();
+    Ok(())
+}
 
-    let established = syn(1);
-    let nat_established = syn_to(NAT_VIP, 1);
-    // The established NAT flow's answers: rr gives it the first real.
-    let nat_answer = segment((REALS[0], 8080), (CLIENT, 1));
+/// The frames of the established flows measured: to the DR VIP and to the NAT VIP.
+fn established() -> Vec<u8> {
+    syn_to(VIP, 1)
+}
+
+fn nat_established() -> Vec<u8> {
+    syn_to(NAT_VIP, 1)
+}
+
+/// The established NAT flow's answers: rr gives it the first real.
+fn nat_answer() -> Vec<u8> {
+    segment((REALS[0], 8080), (CLIENT, 1))
+}
+
+/// Makes sure each frame measured takes the path it is measured for, and pins the
+/// established flows.
+fn check_the_frames(bed: &Bed) -> anyhow::Result<()> {
     // XDP_TX for the VIP hits, XDP_REDIRECT (to lb1) for the answer.
     for (what, frame, action) in [
-        ("the VIP hit", &established, 3),
-        ("the NAT VIP hit", &nat_established, 3),
-        ("the NAT answer", &nat_answer, 4),
+        ("the VIP hit", established(), XDP_TX),
+        ("the NAT VIP hit", nat_established(), XDP_TX),
+        ("the NAT answer", nat_answer(), XDP_REDIRECT),
     ] {
-        let outcome = net.ns().run(|| dataplane.test_run(frame, Some(lb0), 1))??;
+        let outcome = bed.try_run(bed.lb0, &frame, 1)?;
         anyhow::ensure!(
             outcome.action == action,
             "{what} was not action {action}: {}",
             outcome.action
         );
     }
-    let tunnelled = net
-        .ns()
-        .run(|| dataplane.test_run(&syn_to(VIP_TUN, 1), Some(lb0), 1))??;
+    let tunnelled = bed.try_run(bed.lb0, &syn_to(VIP_TUN, 1), 1)?;
     anyhow::ensure!(
-        tunnelled.action == 3 && tunnelled.frame.len() == established.len() + 20,
+        tunnelled.action == XDP_TX && tunnelled.frame.len() == established().len() + 20,
         "the TUN hit was not encapsulated and sent: {}",
         tunnelled.action
     );
+    Ok(())
+}
 
+/// The average time of one run per call over [`CALLS`] calls, each on `frames(i)`, by
+/// the balancer or else the baseline.
+fn per_call(
+    bed: &Bed,
+    baseline: &Baseline,
+    frames: &(dyn Fn(u16) -> Vec<u8> + Sync),
+    balancer: bool,
+) -> anyhow::Result<Duration> {
+    let (dataplane, lb0) = (&bed.dataplane, bed.lb0);
+    bed.ns().run(|| {
+        let mut total = Duration::ZERO;
+        for i in 0..CALLS {
+            let frame = frames(i);
+            total += if balancer {
+                dataplane.test_run(&frame, Some(lb0), 1)?.duration
+            } else {
+                baseline.test_run(&frame, 1)?.duration
+            };
+        }
+        Ok(total / u32::from(CALLS))
+    })?
+}
+
+/// XDP cost per packet, the balancer's next to the baseline's.
+fn per_packet(bed: &Bed, baseline: &Baseline) -> anyhow::Result<()> {
+    let established = established();
+    let nat_established = nat_established();
+    let nat_answer = nat_answer();
     let looped = |run: &dyn Fn() -> anyhow::Result<Duration>| -> anyhow::Result<Duration> {
         Ok(median(
             (0..ROUNDS).map(|_| run()).collect::<anyhow::Result<_>>()?,
         ))
     };
     let tx_loop = looped(&|| Ok(baseline.test_run(&established, LOOP)?.duration))?;
-    let hit_loop = looped(&|| {
-        Ok(net
-            .ns()
-            .run(|| dataplane.test_run(&established, Some(lb0), LOOP))??
-            .duration)
-    })?;
+    let hit_loop = looped(&|| Ok(bed.try_run(bed.lb0, &established, LOOP)?.duration))?;
 
-    let per_call =
-        |frames: &(dyn Fn(u16) -> Vec<u8> + Sync), balancer: bool| -> anyhow::Result<Duration> {
-            net.ns().run(|| {
-                let mut total = Duration::ZERO;
-                for i in 0..CALLS {
-                    let frame = frames(i);
-                    total += if balancer {
-                        dataplane.test_run(&frame, Some(lb0), 1)?.duration
-                    } else {
-                        baseline.test_run(&frame, 1)?.duration
-                    };
-                }
-                Ok(total / u32::from(CALLS))
-            })?
-        };
+    let per_call = |frames: &(dyn Fn(u16) -> Vec<u8> + Sync), balancer| {
+        per_call(bed, baseline, frames, balancer)
+    };
     let tx_call = per_call(&|_| established.clone(), false)?;
     let hit_call = per_call(&|_| established.clone(), true)?;
     // Source ports from 2 up: each call is a flow the table has never seen.
-    let new_call = per_call(&|i| syn(i + 2), true)?;
+    let new_call = per_call(&|i| syn_to(VIP, i + 2), true)?;
     let tunnelled = syn_to(VIP_TUN, 1);
     let tun_call = per_call(&|_| tunnelled.clone(), true)?;
     let tun_new_call = per_call(&|i| syn_to(VIP_TUN, i + 2), true)?;
     let nat_hit_call = per_call(&|_| nat_established.clone(), true)?;
     let nat_new_call = per_call(&|i| syn_to(NAT_VIP, i + 2), true)?;
     let nat_answer_call = per_call(&|_| nat_answer.clone(), true)?;
-
     println!("XDP cost per packet (BPF test-run, kernel-measured ns)");
     println!("                                  {LOOP} runs per call   1 run per call");
     println!(
@@ -254,32 +227,35 @@ fn main() -> anyhow::Result<()> {
         ns(tun_new_call) / ns(tx_call),
     );
 
-    println!();
+    Ok(())
+}
+
+/// The cost of a new flow under each scheduler.
+fn per_scheduler(bed: &Bed, baseline: &Baseline) -> anyhow::Result<()> {
     println!("New flow per scheduler (1 run per call, kernel-measured ns)");
     for (i, (name, _)) in SCHEDULERS.iter().enumerate() {
         let vip = scheduler_vip(i);
         let frame = segment((CLIENT, 1), (vip, 80));
-        let outcome = net
-            .ns()
-            .run(|| dataplane.test_run(&frame, Some(lb0), 1))??;
+        let outcome = bed.try_run(bed.lb0, &frame, 1)?;
         anyhow::ensure!(
-            outcome.action == 3,
+            outcome.action == XDP_TX,
             "{name}: not XDP_TX: {}",
             outcome.action
         );
-        let cost = per_call(&|i| syn_to(vip, i + 2), true)?;
-        let last = net
-            .ns()
-            .run(|| dataplane.test_run(&syn_to(vip, CALLS + 2), Some(lb0), 1))??;
+        let cost = per_call(bed, baseline, &|i| syn_to(vip, i + 2), true)?;
+        let last = bed.try_run(bed.lb0, &syn_to(vip, CALLS + 2), 1)?;
         anyhow::ensure!(
-            last.action == 3,
+            last.action == XDP_TX,
             "{name}: stopped forwarding: {}",
             last.action
         );
         println!("{name:<34} {:>14.1}", ns(cost));
     }
+    Ok(())
+}
 
-    println!();
+/// How many flows consistent hashing (mh) moves against sh when a real is removed.
+fn moved_shares() {
     println!("Share of flows that move when 1 of N equal reals is removed");
     println!("    N     mh (Maglev)     sh    (the removed real's own share: 1/N)");
     for n in [5, 10, 50] {
@@ -290,7 +266,6 @@ fn main() -> anyhow::Result<()> {
             100.0 / n as f64
         );
     }
-    Ok(())
 }
 
 /// Schedulers measured on new flows, each with a service of the three reals. Their
@@ -325,15 +300,50 @@ fn scheduler_services() -> String {
         .iter()
         .enumerate()
         .map(|(i, (_, settings))| {
-            format!(
-                "virtual_server {} 80 {{\n    {settings}\n    lb_kind DR\n    \
-                 real_server 192.0.2.11 80 {{ weight 30000 }}\n    \
-                 real_server 192.0.2.12 80 {{ weight 20000 }}\n    \
-                 real_server 192.0.2.13 80 {{ weight 10000 }}\n}}\n",
-                scheduler_vip(i)
+            let settings = format!("{settings}\n    lb_kind DR");
+            virtual_server(
+                scheduler_vip(i),
+                &settings,
+                80,
+                [30000, 20000, 10000].map(Some),
             )
         })
         .collect()
+}
+
+/// The services of the cost per packet, round robin over the three reals: DR, TUN (IPIP)
+/// and NAT (to port 8080).
+fn services() -> String {
+    [
+        (VIP, "DR", 80),
+        (VIP_TUN, "TUN", 80),
+        (NAT_VIP, "NAT", 8080),
+    ]
+    .into_iter()
+    .map(|(vip, kind, port)| {
+        let settings = format!("lb_algo rr\n    lb_kind {kind}");
+        virtual_server(vip, &settings, port, [None; 3])
+    })
+    .collect()
+}
+
+/// The virtual server `vip` port 80 with `settings` (lines of keepalived.conf), over the
+/// three reals on `real_port` with the `weights` given (keepalived's default otherwise).
+fn virtual_server(
+    vip: Ipv4Addr,
+    settings: &str,
+    real_port: u16,
+    weights: [Option<u32>; 3],
+) -> String {
+    let reals: String = REALS
+        .iter()
+        .zip(weights)
+        .map(|(real, weight)| {
+            let weight = weight.map_or_else(String::new, |w| format!("weight {w} "));
+            format!("    real_server {real} {real_port} {{ {weight}}}\n")
+        })
+        .collect();
+    format!("virtual_server {vip} 80 {{\n    {settings}\n{reals}}}\n")
 }
 
 /// The share of a table's buckets (so of clients) whose real changes when the middle one

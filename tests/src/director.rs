@@ -1,30 +1,56 @@
-//! `xlb run` on a director node, as the end-to-end topologies start it.
+//! The topologies with one director ([`crate::DrTopology`], [`crate::NatTopology`]), and
+//! `xlb run` on it.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{Child, Node, wait_until};
+use crate::{Child, HttpServer, Node, reals, wait_until};
 
 /// How long a ready xlb may take to check the reals and answer through the VIP.
 const FIRST_ANSWER: Duration = Duration::from_secs(15);
 
-/// Starts `xlb run` on `director`, attached to `interfaces`, with `config` as its
-/// keepalived.conf, and returns it with its run directory (where `xlb status` finds it)
-/// once it is ready and `ready` succeeds (a client's first answer through the VIP). A
-/// failure says how xlb ended and what it wrote on stderr.
-pub(crate) fn start_xlb<T>(
-    director: &Node,
-    interfaces: &[&str],
-    config: &str,
-    mut ready: impl FnMut() -> anyhow::Result<T>,
-) -> anyhow::Result<(Child, PathBuf)> {
-    let (mut xlb, run_dir) = director.spawn_xlb("xlb", config, interfaces)?;
-    if let Err(err) = wait_until(
-        "the first answer through the VIP",
-        FIRST_ANSWER,
-        Duration::from_millis(50),
-        &mut ready,
-    ) {
-        return Err(xlb.failure(format!("{err:#}")));
+/// A client reaching a VIP through one director, the reals behind it, and the segments
+/// `S` they are on: one [`crate::Lan`] for [`crate::DrTopology`], the reals' and the
+/// client's for [`crate::NatTopology`].
+pub struct Topology<S> {
+    pub client: Node,
+    pub director: Node,
+    pub reals: Vec<Node>,
+    /// Where clients connect.
+    pub vip: SocketAddr,
+    /// Where the reals listen.
+    pub real_port: u16,
+    /// The director's interfaces, which `xlb run` attaches to.
+    pub interfaces: Vec<&'static str>,
+    /// Kept for as long as the hosts use them.
+    pub lans: S,
+}
+
+impl<S> Topology<S> {
+    /// Starts an HTTP server on [`Topology::real_port`] of every real, answering with the
+    /// real's name.
+    pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {
+        reals::start_http_servers(&self.reals, self.real_port)
     }
-    Ok((xlb, run_dir))
+
+    /// Starts `xlb run` on the director, attached to its [`Topology::interfaces`] with
+    /// `config` as its keepalived.conf, and returns it with its run directory (where
+    /// `xlb status` finds it) once the client's first request through the VIP is answered.
+    pub fn start_xlb(&self, config: &str) -> anyhow::Result<(Child, PathBuf)> {
+        self.start_xlb_for(config, self.vip)
+    }
+
+    /// [`Topology::start_xlb`], waiting for an answer through `vip` instead. A failure says
+    /// how xlb ended and what it wrote on stderr.
+    pub fn start_xlb_for(&self, config: &str, vip: SocketAddr) -> anyhow::Result<(Child, PathBuf)> {
+        let (mut xlb, run_dir) = self.director.spawn_xlb("xlb", config, &self.interfaces)?;
+        if let Err(err) = wait_until(
+            "the first answer through the VIP",
+            FIRST_ANSWER,
+            Duration::from_millis(50),
+            || self.client.http_get(vip),
+        ) {
+            return Err(xlb.failure(format!("{err:#}")));
+        }
+        Ok((xlb, run_dir))
+    }
 }

@@ -6,14 +6,17 @@ use std::{
     time::Duration,
 };
 
-use crate::{HttpServer, Lan, Node, reals};
+use crate::{
+    HttpServer, Lan, Node,
+    addrs::{DIRECTOR, DIRECTOR2, HTTP_PORT, REALS, SEGMENT_CLIENT, SEGMENT_VIP},
+    reals,
+};
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const DIRECTORS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(192, 0, 2, 3)];
-const REALS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 11), Ipv4Addr::new(192, 0, 2, 12)];
+const DIRECTORS: [Ipv4Addr; 2] = [DIRECTOR, DIRECTOR2];
+/// Two reals are enough to see a director forward.
+const REALS_USED: [Ipv4Addr; 2] = [REALS[0], REALS[1]];
 /// On the segment itself, so the client finds whichever director holds it by ARP.
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-const HTTP_PORT: u16 = 80;
+const VIP: Ipv4Addr = SEGMENT_VIP;
 
 /// A client, directors `dir1` and `dir2`, and real servers `real1` and `real2` on one
 /// segment (192.0.2.0/24), with the VIP 192.0.2.100:80 on the segment too.
@@ -42,14 +45,14 @@ impl FailoverTopology {
     /// Builds the topology; `tag` (letters, digits, '-') names its namespaces.
     pub fn new(tag: &str) -> anyhow::Result<Self> {
         let lan = Lan::new(tag, 24)?;
-        let client = lan.attach("client", CLIENT)?;
+        let client = lan.attach("client", SEGMENT_CLIENT)?;
         let director = |i: usize| -> anyhow::Result<Node> {
             let node = lan.attach(&format!("dir{}", i + 1), DIRECTORS[i])?;
             node.enable_forwarding()?;
             Ok(node)
         };
         let directors = [director(0)?, director(1)?];
-        let reals = lan.attach_dr_reals(&REALS, IpAddr::V4(VIP))?;
+        let reals = lan.attach_dr_reals(&REALS_USED, IpAddr::V4(VIP))?;
         Ok(Self {
             client,
             directors,
@@ -67,7 +70,7 @@ impl FailoverTopology {
     /// The virtual server on the VIP, round robin over the reals, each TCP-checked every
     /// second: what every director forwards.
     pub fn virtual_server(&self) -> String {
-        let reals: String = REALS
+        let reals: String = REALS_USED
             .iter()
             .map(|real| {
                 format!(

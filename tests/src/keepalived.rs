@@ -14,6 +14,14 @@ use crate::{Child, Netns, Signal, wait_until};
 /// How long keepalived may take to write its VRRP process's pidfile.
 const VRRP_CHILD_START: Duration = Duration::from_secs(10);
 
+/// Who runs a VRRP router in a test: xlb, or keepalived as the reference it must
+/// interoperate with. Printed with `{:?}` in reports (`Xlb`, `Keepalived`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Xlb,
+    Keepalived,
+}
+
 /// keepalived (Debian's package) running only its VRRP subsystem in a namespace, with its
 /// own configuration file and pidfiles in the namespace's scratch directory so that
 /// several can run on one host. Stopped and reaped when dropped, like any [`Child`].

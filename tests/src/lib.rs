@@ -19,14 +19,16 @@
 //! # }
 //! ```
 
-mod addrs;
+pub mod addrs;
 mod bins;
+mod bpf_sys;
 mod capture;
 mod child;
 mod director;
 mod dr;
 mod exec;
 mod failover;
+mod host_addrs;
 mod http;
 mod keepalived;
 mod lan;
@@ -41,13 +43,15 @@ mod wait;
 mod xdp_pass;
 mod xlb;
 
+pub use addrs::ipv6_for;
 pub use bins::workspace_binary;
 pub use capture::{Capture, Mark};
 pub use child::{Child, Ended};
-pub use dr::{DrTopology, ipv6_for};
+pub use director::Topology;
+pub use dr::DrTopology;
 pub use failover::{FailoverTopology, Vrrp};
 pub use http::{Answers, HttpConnection, HttpServer, serve_http};
-pub use keepalived::Keepalived;
+pub use keepalived::{Keepalived, Peer};
 pub use lan::{Lan, MacAddr, Node};
 pub use nat::NatTopology;
 pub use netns::Netns;

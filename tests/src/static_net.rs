@@ -39,15 +39,7 @@ impl StaticNet {
         ])?;
         self.ns.ip(&["link", "set", &peer, "up"])?;
         self.ns.ip(&["link", "set", name, "up"])?;
-        self.ns.ip(&[
-            "address",
-            "add",
-            &format!("{addr}/{prefix_len}"),
-            "dev",
-            name,
-        ])?;
-        self.ns
-            .sysctl(&format!("net.ipv4.conf.{name}.forwarding"), "1")?;
+        self.add_address(name, IpAddr::V4(addr), prefix_len)?;
         let index = self.ns.run(|| nix::net::if_::if_nametoindex(name))?;
         index.with_context(|| format!("index of {name}"))
     }
@@ -65,16 +57,22 @@ impl StaticNet {
         addr: Ipv6Addr,
         prefix_len: u8,
     ) -> anyhow::Result<()> {
-        self.ns.ip(&[
-            "address",
-            "add",
-            &format!("{addr}/{prefix_len}"),
-            "dev",
-            name,
-            "nodad",
-        ])?;
+        self.add_address(name, IpAddr::V6(addr), prefix_len)
+    }
+
+    /// Adds `addr/prefix_len` to interface `name` (IPv6 without duplicate address
+    /// detection) and switches forwarding of its family on there.
+    fn add_address(&self, name: &str, addr: IpAddr, prefix_len: u8) -> anyhow::Result<()> {
+        let cidr = format!("{addr}/{prefix_len}");
+        let (family, nodad) = match addr {
+            IpAddr::V4(_) => ("ipv4", None),
+            IpAddr::V6(_) => ("ipv6", Some("nodad")),
+        };
+        let mut args = vec!["address", "add", &cidr, "dev", name];
+        args.extend(nodad);
+        self.ns.ip(&args)?;
         self.ns
-            .sysctl(&format!("net.ipv6.conf.{name}.forwarding"), "1")
+            .sysctl(&format!("net.{family}.conf.{name}.forwarding"), "1")
     }
 
     /// Makes IPv6 `addr` resolved on `iface` for good, with the test bed's MAC for it.

@@ -9,13 +9,15 @@
 use std::{
     collections::HashSet,
     ffi::CString,
-    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+    os::fd::{AsFd as _, AsRawFd as _, OwnedFd, RawFd},
     time::Duration,
 };
 
 use anyhow::{Context as _, bail};
 use aya::{EbpfLoader, maps::Map};
 use aya_obj::{Object, btf::BtfFeatures};
+
+use crate::bpf_sys::{BPF_BTF_LOAD, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, ProgLoad, bpf};
 
 /// The verifier's account of one program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,33 +114,6 @@ fn map_fd(ebpf: &aya::Ebpf, name: &str) -> anyhow::Result<RawFd> {
     Ok(data.fd().as_fd().as_raw_fd())
 }
 
-/// `BPF_PROG_LOAD`'s attributes, as far as this load sets them (`union bpf_attr`).
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoad {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    prog_btf_fd: u32,
-    func_info_rec_size: u32,
-    func_info: u64,
-    func_info_cnt: u32,
-    line_info_rec_size: u32,
-    line_info: u64,
-    line_info_cnt: u32,
-    /// The rest of the union, zero.
-    _rest: [u32; 31],
-}
-
 /// `BPF_BTF_LOAD`'s attributes.
 #[repr(C)]
 #[derive(Default)]
@@ -151,25 +126,9 @@ struct BtfLoad {
     _rest: [u32; 9],
 }
 
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_BTF_LOAD: libc::c_long = 18;
-const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_LOG_STATS: u32 = 4;
 /// Room for the statistics, and for the end of the log when a program is refused.
 const LOG_SIZE: usize = 1 << 20;
-
-/// Calls `bpf(cmd, attr)`, returning the new file descriptor.
-fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<OwnedFd> {
-    // SAFETY: `attr` is a `union bpf_attr` prefix of the size passed, with every pointer in
-    // it valid for the call; the kernel reads what the size covers and writes only into
-    // the buffers the attributes point to.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *const T, size_of::<T>()) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a file descriptor the kernel just made for this process, owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
 
 fn load_btf(btf: &[u8]) -> anyhow::Result<OwnedFd> {
     let attr = BtfLoad {

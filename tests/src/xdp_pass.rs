@@ -6,42 +6,18 @@
 //! before them, and xtask depends on it), so it loads this two-instruction program through
 //! the `bpf` syscall directly.
 
-use std::{
-    ffi::CString,
-    io,
-    mem::size_of,
-    os::fd::{FromRawFd, OwnedFd},
-};
+use std::{ffi::CString, io, os::fd::OwnedFd};
 
 use anyhow::Context;
 
-use crate::Netns;
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
+use crate::{
+    Netns,
+    bpf_sys::{BPF_LINK_CREATE, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, BPF_XDP, ProgLoad, bpf},
+};
 
 /// `r0 = XDP_PASS (2); exit`, as `struct bpf_insn`s (code, regs, off, imm; little endian).
 const PROGRAM: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095];
 const LICENSE: &[u8] = b"GPL\0";
-
-/// The head of `union bpf_attr` for BPF_PROG_LOAD; the kernel zero-fills the rest.
-#[repr(C)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
 
 /// The head of `union bpf_attr` for BPF_LINK_CREATE.
 #[repr(C)]
@@ -61,19 +37,14 @@ impl XdpPass {
     pub(crate) fn load() -> anyhow::Result<Self> {
         let mut name = [0u8; 16];
         name[..8].copy_from_slice(b"xlb_pass");
-        let attr = ProgLoadAttr {
+        let attr = ProgLoad {
             prog_type: BPF_PROG_TYPE_XDP,
             insn_cnt: PROGRAM.len() as u32,
             insns: PROGRAM.as_ptr() as u64,
             license: LICENSE.as_ptr() as u64,
-            log_level: 0,
-            log_size: 0,
-            log_buf: 0,
-            kern_version: 0,
-            prog_flags: 0,
             prog_name: name,
-            prog_ifindex: 0,
             expected_attach_type: BPF_XDP,
+            ..ProgLoad::default()
         };
         let program = bpf(BPF_PROG_LOAD, &attr).context("load the XDP pass program")?;
         Ok(Self { program })
@@ -100,23 +71,4 @@ impl XdpPass {
             bpf(BPF_LINK_CREATE, &attr).with_context(|| format!("attach XDP pass to {iface}"))
         })?
     }
-}
-
-/// The `bpf` syscall for commands that return a new file descriptor.
-fn bpf<T>(command: libc::c_long, attr: &T) -> io::Result<OwnedFd> {
-    // SAFETY: `attr` is a live, fully initialised `#[repr(C)]` prefix of `union bpf_attr`
-    // whose pointers (instructions, license) are 'static, and its size is passed with it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            command,
-            std::ptr::from_ref(attr),
-            size_of::<T>() as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
 use xlb::ctl::{self, Status};
 use xlb_testbed::{Child, DrTopology, HttpConnection, require_root, wait_until};
 
@@ -227,12 +227,54 @@ fn block_health_checks(topo: &DrTopology, real: usize) -> anyhow::Result<()> {
 }
 
 #[test]
-fn a_long_lived_connection_keeps_its_real_while_new_ones_rotate() -> anyhow::Result<()> {
+fn an_inhibited_real_that_fails_its_checks_keeps_its_long_lived_connection() -> anyhow::Result<()> {
     require_root!(Ok(()));
     let topo = DrTopology::new("sticky")?;
     let _servers = topo.start_http_servers()?;
-    let director = Director::start(&topo, &config("rr", [1, 1, 1]))?;
+    let config = config("rr", [1, 1, 1]).replacen(
+        "    lb_kind DR\n",
+        "    lb_kind DR\n    inhibit_on_failure\n",
+        1,
+    );
+    let (director, owner, mut long_lived) = fail_the_owner(&topo, &config)?;
+    assert_eq!(
+        long_lived.get()?,
+        owner,
+        "the checker cut an established flow of an inhibited real"
+    );
+    assert_forwarded_by_xdp(&topo, &director, 16)
+}
 
+/// As keepalived takes a failed real out of IPVS: its established connection is moved to a
+/// real that knows nothing of it, which resets it at once; no blackhole.
+#[test]
+fn a_real_that_fails_its_checks_has_its_long_lived_connection_reset() -> anyhow::Result<()> {
+    require_root!(Ok(()));
+    let topo = DrTopology::new("unsticky")?;
+    let _servers = topo.start_http_servers()?;
+    let (_director, owner, mut long_lived) = fail_the_owner(&topo, &config("rr", [1, 1, 1]))?;
+    let asked = Instant::now();
+    match long_lived.get() {
+        Ok(real) => {
+            bail!("the connection of a real that left was answered by {real} (was {owner})")
+        }
+        Err(err) => ensure!(
+            asked.elapsed() < CHECK_CYCLE,
+            "the connection took {:?} to fail, not a reset: {err:#}",
+            asked.elapsed()
+        ),
+    }
+    Ok(())
+}
+
+/// Starts xlb with `config` (rr over the three reals), opens a long-lived connection, and
+/// has its real fail its checks while new connections rotate: the director, the real that
+/// owned the connection, and the connection.
+fn fail_the_owner(
+    topo: &DrTopology,
+    config: &str,
+) -> anyhow::Result<(Director, String, HttpConnection)> {
+    let director = Director::start(topo, config)?;
     let mut long_lived = topo.client.http_connect(topo.vip)?;
     let owner = long_lived.get()?;
     let fresh = topo.client.http_get_many(topo.vip, 9)?;
@@ -245,16 +287,15 @@ fn a_long_lived_connection_keeps_its_real_while_new_ones_rotate() -> anyhow::Res
     );
     assert_eq!(long_lived.get()?, owner, "the long-lived connection moved");
 
-    // Its real fails its checks: new flows leave it, the established one is not cut. A
-    // blocked check times out (connect_timeout, 1 s) rather than being refused.
+    // A blocked check times out (connect_timeout, 1 s) rather than being refused.
     let index = topo
         .reals
         .iter()
         .position(|r| r.name() == owner)
         .context("owner")?;
-    block_health_checks(&topo, index)?;
+    block_health_checks(topo, index)?;
     director.wait_down(
-        real(&topo, index),
+        real(topo, index),
         Duration::from_secs(1) + CHECK_CYCLE + MARGIN,
     )?;
     let after: BTreeSet<String> = topo
@@ -268,12 +309,7 @@ fn a_long_lived_connection_keeps_its_real_while_new_ones_rotate() -> anyhow::Res
         !after.contains(&owner),
         "a real that is down took new flows: {after:?}"
     );
-    assert_eq!(
-        long_lived.get()?,
-        owner,
-        "the checker cut an established flow"
-    );
-    assert_forwarded_by_xdp(&topo, &director, 16)
+    Ok((director, owner, long_lived))
 }
 
 /// A long-lived connection through the VIP, with the real that answers on it.

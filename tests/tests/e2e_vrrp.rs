@@ -20,8 +20,8 @@ use std::{
 use anyhow::{Context, ensure};
 use xlb::ctl::{self, ServiceStatus};
 use xlb_testbed::{
-    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Node, Vrrp, holds_for, require_root,
-    wait_until,
+    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Node, Peer, Vrrp, holds_for,
+    require_root, wait_until,
 };
 
 const POLL: Duration = Duration::from_millis(10);
@@ -51,18 +51,11 @@ const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
 const HIGH: u8 = 200;
 const LOW: u8 = 100;
 
-/// Which implementation runs a router.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Xlb,
-    Keepalived,
-}
-
 /// Every mix a scenario runs: (the router it favours, the other one).
-const MIXES: [(Kind, Kind); 3] = [
-    (Kind::Xlb, Kind::Xlb),
-    (Kind::Xlb, Kind::Keepalived),
-    (Kind::Keepalived, Kind::Xlb),
+const MIXES: [(Peer, Peer); 3] = [
+    (Peer::Xlb, Peer::Xlb),
+    (Peer::Xlb, Peer::Keepalived),
+    (Peer::Keepalived, Peer::Xlb),
 ];
 
 /// One `vrrp_instance` and what it needs, as a keepalived.conf both implementations read.
@@ -192,11 +185,11 @@ enum Router {
 }
 
 impl Router {
-    fn start(kind: Kind, node: &Node, instance: &Instance) -> anyhow::Result<Self> {
+    fn start(peer: Peer, node: &Node, instance: &Instance) -> anyhow::Result<Self> {
         let config = instance.config(node.name());
-        Ok(match kind {
-            Kind::Xlb => Self::Xlb(node.spawn_xlb("xlb", &config, &[])?.0),
-            Kind::Keepalived => Self::Keepalived(Keepalived::start(node, "keepalived", &config)?),
+        Ok(match peer {
+            Peer::Xlb => Self::Xlb(node.spawn_xlb("xlb", &config, &[])?.0),
+            Peer::Keepalived => Self::Keepalived(Keepalived::start(node, "keepalived", &config)?),
         })
     }
 
@@ -296,7 +289,7 @@ impl Segment {
     /// master and has announced the VIP.
     fn elect(
         &self,
-        (favoured, other): (Kind, Kind),
+        (favoured, other): (Peer, Peer),
         high: &Instance,
         low: &Instance,
     ) -> anyhow::Result<(Router, Router)> {
@@ -327,7 +320,7 @@ fn holding(node: &Node, vip: IpAddr, wanted: bool) -> anyhow::Result<()> {
 
 /// Runs `scenario` for every mix at once, each on its own segment, and reports every mix
 /// that failed.
-fn each_mix(scenario: impl Fn((Kind, Kind)) -> anyhow::Result<()> + Sync) -> anyhow::Result<()> {
+fn each_mix(scenario: impl Fn((Peer, Peer)) -> anyhow::Result<()> + Sync) -> anyhow::Result<()> {
     let failures: Vec<String> = thread::scope(|scope| {
         let runs: Vec<_> = MIXES
             .iter()
@@ -353,16 +346,16 @@ fn each_mix(scenario: impl Fn((Kind, Kind)) -> anyhow::Result<()> + Sync) -> any
     Ok(())
 }
 
-fn tag(scenario: &str, (favoured, other): (Kind, Kind)) -> String {
-    let short = |kind| match kind {
-        Kind::Xlb => "x",
-        Kind::Keepalived => "k",
+fn tag(scenario: &str, (favoured, other): (Peer, Peer)) -> String {
+    let short = |peer| match peer {
+        Peer::Xlb => "x",
+        Peer::Keepalived => "k",
     };
     format!("{scenario}-{}{}", short(favoured), short(other))
 }
 
 /// Logged so a run shows the margins actually used.
-fn report(scenario: &str, mix: (Kind, Kind), took: Duration, bound: Duration) {
+fn report(scenario: &str, mix: (Peer, Peer), took: Duration, bound: Duration) {
     eprintln!("{scenario} {mix:?}: handed over in {took:?} (bound {bound:?})");
 }
 

@@ -1,51 +1,31 @@
 //! LVS-NAT and ICMP-error fixtures: the balancer through BPF test-run, exact frames
 //! asserted both ways.
 //!
-//! The namespace has the director's two sides as interfaces with static neighbours:
-//!
-//! - `lb0` 192.0.2.2/24, the reals' LAN: reals 192.0.2.11-13 resolved;
-//! - `lb1` 198.51.100.2/24, the clients' LAN: the client 198.51.100.7 resolved;
-//! - the same in IPv6: 2001:db8:2::2/64 on `lb0` with real 2001:db8:2::11, and
-//!   2001:db8:1::2/64 on `lb1` with client 2001:db8:1::7.
-//!
-//! Client packets arrive on `lb1` and leave on `lb0` readdressed to a real (port 8080 or
-//! 5353, not the VIP's); the reals' answers arrive on `lb0` and leave on `lb1` from the VIP.
-//! Expected frames are built independently by etherparse, checksums computed in full, so a
-//! match also proves the program's incremental checksum updates.
+//! The bed is the static network of `bpf_bed::net`: `lb0` the reals' side, `lb1` the
+//! clients'. Client packets arrive on `lb1` and leave on `lb0` readdressed to a real (port
+//! 8080 or 5353, not the VIP's); the reals' answers arrive on `lb0` and leave on `lb1` from
+//! the VIP. Expected frames are built independently by etherparse, checksums computed in
+//! full, so a match also proves the program's incremental checksum updates.
+
+#[path = "../src/bpf_bed/mod.rs"]
+mod bpf_bed;
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     time::Duration,
 };
 
-use etherparse::{
-    Icmpv4Type, Icmpv6Type, IpHeaders, PacketBuilder, PacketBuilderStep,
-    icmpv4::DestUnreachableHeader,
+use bpf_bed::{
+    Bed, XDP_DROP, XDP_PASS, XDP_REDIRECT, after_a_clock_tick, every_real_up,
+    frame::{Macs, bytes, ip, ip_packet, tcp as segment, udp},
+    net::{CLIENT, CLIENT6, LB0, LB1, REAL6_1 as REAL6, REALS, mac},
+    plan,
+    table::{self, case},
 };
+use etherparse::{Icmpv4Type, Icmpv6Type, icmpv4::DestUnreachableHeader};
 use lb_common::stats::Event;
-use xlb::{
-    config::{self, RealKey},
-    dataplane::{
-        Conditions, Plan,
-        xdp::{TestRunOutcome, XdpDataPlane},
-    },
-};
-use xlb_testbed::{MacAddr, StaticNet, is_root, note_skip};
 
-const XDP_PASS: u32 = 2;
-const XDP_REDIRECT: u32 = 4;
-
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-const LB0: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const LB1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const REALS: [Ipv4Addr; 3] = [
-    Ipv4Addr::new(192, 0, 2, 11),
-    Ipv4Addr::new(192, 0, 2, 12),
-    Ipv4Addr::new(192, 0, 2, 13),
-];
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
-const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
-const REAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x11);
 /// Answers the client's VIP traffic by DR.
 const DR_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 60);
 /// Answers the client's VIP traffic through an IPIP tunnel.
@@ -86,120 +66,19 @@ virtual_server 2001:db8:ff::50 80 {
 }
 ";
 
-struct Bed {
-    net: StaticNet,
-    dataplane: XdpDataPlane,
-    lb0: u32,
-    lb1: u32,
+/// The bed with its TCP FIN timeout `tcp_fin` (configuration only has whole seconds; the
+/// plan takes any duration).
+fn with_fin_timeout(tag: &str, tcp_fin: Duration) -> Option<Bed> {
+    let mut bed = Bed::empty(tag)?;
+    let mut plan = plan(CONFIG, every_real_up);
+    plan.timeouts.tcp_fin = tcp_fin;
+    bed.apply_plan(&plan);
+    Some(bed)
 }
 
-struct AllUp;
-
-impl Conditions for AllUp {
-    fn healthy(&self, _: &RealKey) -> bool {
-        true
-    }
-
-    fn serves(&self, _: IpAddr) -> bool {
-        true
-    }
-}
-
-impl Bed {
-    fn new(tag: &str) -> Option<Self> {
-        Self::with_fin_timeout(tag, None)
-    }
-
-    /// The bed, its TCP FIN timeout `tcp_fin` when given (configuration only has whole
-    /// seconds; the plan takes any duration).
-    fn with_fin_timeout(tag: &str, tcp_fin: Option<Duration>) -> Option<Self> {
-        if !is_root() {
-            note_skip("xdp_nat_fixtures", "BPF test-run and namespaces need root");
-            return None;
-        }
-        let net = StaticNet::new(tag).expect("namespace");
-        let lb0 = net.add_interface("lb0", LB0, 24).unwrap();
-        let lb1 = net.add_interface("lb1", LB1, 24).unwrap();
-        for real in REALS {
-            net.add_neighbour("lb0", real).unwrap();
-        }
-        net.add_neighbour("lb1", CLIENT).unwrap();
-        net.add_ipv6_address("lb0", Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2), 64)
-            .unwrap();
-        net.add_ipv6_address("lb1", Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2), 64)
-            .unwrap();
-        net.add_ipv6_neighbour("lb0", REAL6).unwrap();
-        net.add_ipv6_neighbour("lb1", CLIENT6).unwrap();
-        let (mut dataplane, _) = XdpDataPlane::load(Some(1024)).expect("load");
-        let config = config::parse_str("nat.conf", CONFIG)
-            .expect("config")
-            .config;
-        let mut plan = Plan::new(&config, &AllUp);
-        if let Some(tcp_fin) = tcp_fin {
-            plan.timeouts.tcp_fin = tcp_fin;
-        }
-        dataplane.apply(&plan).expect("apply");
-        Some(Self {
-            net,
-            dataplane,
-            lb0,
-            lb1,
-        })
-    }
-
-    fn run_on(&self, ingress: u32, frame: &[u8]) -> TestRunOutcome {
-        let dataplane = &self.dataplane;
-        self.net
-            .ns()
-            .run(|| dataplane.test_run(frame, Some(ingress), 1))
-            .unwrap()
-            .expect("test run")
-    }
-
-    /// A frame from the client's side.
-    fn client_sends(&self, frame: &[u8]) -> TestRunOutcome {
-        self.run_on(self.lb1, frame)
-    }
-
-    /// A frame from the reals' side.
-    fn real_sends(&self, frame: &[u8]) -> TestRunOutcome {
-        self.run_on(self.lb0, frame)
-    }
-
-    fn event(&self, event: Event) -> u64 {
-        let stats = self.dataplane.stats().expect("stats");
-        stats.events.iter().find(|(e, _)| *e == event).unwrap().1
-    }
-}
-
-/// The test bed's MAC for a host with address `addr`; the director's interfaces have the
-/// MACs of their IPv4 addresses.
-fn mac(addr: impl Into<IpAddr>) -> [u8; 6] {
-    match addr.into() {
-        IpAddr::V4(v4) => MacAddr::for_ipv4(v4).0,
-        IpAddr::V6(v6) => MacAddr::for_ipv6(v6).0,
-    }
-}
-
-/// A frame from `from` to `to` carrying an IP packet from `src` to `dst`.
-fn ip(from: [u8; 6], to: [u8; 6], src: IpAddr, dst: IpAddr) -> PacketBuilderStep<IpHeaders> {
-    let eth = PacketBuilder::ethernet2(from, to);
-    match (src, dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => eth.ipv4(src.octets(), dst.octets(), 64),
-        (IpAddr::V6(src), IpAddr::V6(dst)) => eth.ipv6(src.octets(), dst.octets(), 64),
-        _ => panic!("{src} and {dst} are of different families"),
-    }
-}
-
-/// A TCP segment with `flags` (`"S"`, `"SA"`, `"A"`, `"FA"`) in a frame from `from` to `to`.
-fn tcp(
-    (from, to): ([u8; 6], [u8; 6]),
-    src: impl Into<SocketAddr>,
-    dst: impl Into<SocketAddr>,
-    flags: &str,
-) -> Vec<u8> {
-    let (src, dst) = (src.into(), dst.into());
-    let mut builder = ip(from, to, src.ip(), dst.ip()).tcp(src.port(), dst.port(), 1000, 64240);
+/// A TCP segment with `flags` (`"S"`, `"SA"`, `"A"`, `"FA"`) carrying `GET /`.
+fn tcp(macs: Macs, src: impl Into<SocketAddr>, dst: impl Into<SocketAddr>, flags: &str) -> Vec<u8> {
+    let mut builder = segment(macs, src, dst);
     for flag in flags.chars() {
         builder = match flag {
             'S' => builder.syn(),
@@ -208,40 +87,19 @@ fn tcp(
             other => panic!("flag {other}"),
         };
     }
-    let mut frame = Vec::new();
-    builder.write(&mut frame, b"GET /").unwrap();
-    frame
+    bytes(|out| builder.write(out, b"GET /").unwrap())
 }
 
-fn udp(
-    (from, to): ([u8; 6], [u8; 6]),
-    src: impl Into<SocketAddr>,
-    dst: impl Into<SocketAddr>,
-) -> Vec<u8> {
-    let (src, dst) = (src.into(), dst.into());
-    let mut frame = Vec::new();
-    ip(from, to, src.ip(), dst.ip())
-        .udp(src.port(), dst.port())
-        .write(&mut frame, b"query")
-        .unwrap();
-    frame
-}
-
-/// The router's "fragmentation needed" to `dst` about IPv4 packet `quote`, in a frame from
-/// `from` to `to`.
-fn frag_needed((from, to): ([u8; 6], [u8; 6]), dst: Ipv4Addr, quote: &[u8]) -> Vec<u8> {
+/// The router's "fragmentation needed" to `dst` about IPv4 packet `quote`, in a frame
+/// `macs`.
+fn frag_needed(macs: Macs, dst: Ipv4Addr, quote: &[u8]) -> Vec<u8> {
     let kind = DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 };
-    let mut frame = Vec::new();
-    ip(from, to, ROUTER.into(), dst.into())
-        .icmpv4(Icmpv4Type::DestinationUnreachable(kind))
-        .write(&mut frame, quote)
-        .unwrap();
-    frame
-}
-
-/// The IP packet in a frame.
-fn ip_packet(frame: &[u8]) -> &[u8] {
-    &frame[14..]
+    bytes(|out| {
+        ip(macs, ROUTER.into(), dst.into())
+            .icmpv4(Icmpv4Type::DestinationUnreachable(kind))
+            .write(out, quote)
+            .unwrap()
+    })
 }
 
 /// The client's frame to the director.
@@ -269,20 +127,36 @@ fn real_of(frame: &[u8]) -> Ipv4Addr {
     Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33])
 }
 
+/// Single frames, each on a balancer of its own.
 #[test]
-fn a_client_packet_is_readdressed_to_the_real_and_its_port() {
-    let Some(bed) = Bed::new("nat-fwd") else {
-        return;
-    };
-    let out = bed.client_sends(&client_to_vip(40000, "S"));
-    assert_eq!(out.action, XDP_REDIRECT);
-    assert_eq!(out.frame, director_to_real(REALS[0], 40000, "S"));
-    assert_eq!(bed.event(Event::Redirect), 1);
+fn nat_cases() {
+    let unowned = frag_needed(
+        (mac(ROUTER), mac(LB1)),
+        VIP,
+        ip_packet(&vip_to_client(40043, "SA")),
+    );
+    let cases = [
+        case(
+            "a_client_packet_is_readdressed_to_the_real_and_its_port",
+            client_to_vip(40000, "S"),
+        )
+        .sent_by_a_client()
+        .gives(XDP_REDIRECT, director_to_real(REALS[0], 40000, "S"))
+        .counts(Event::Redirect, 1),
+        case(
+            "an_icmp_error_about_a_flow_no_real_owns_passes_and_is_counted",
+            unowned,
+        )
+        .sent_by_a_client()
+        .leaves(XDP_PASS)
+        .counts(Event::IcmpUnplaced, 1),
+    ];
+    table::run_balancer("nat-cases", CONFIG, &cases);
 }
 
 #[test]
 fn the_real_answer_is_readdressed_from_the_vip_to_the_client() {
-    let Some(bed) = Bed::new("nat-back") else {
+    let Some(bed) = Bed::new("nat-back", CONFIG) else {
         return;
     };
     bed.client_sends(&client_to_vip(40001, "S"));
@@ -306,7 +180,7 @@ fn the_real_answer_is_readdressed_from_the_vip_to_the_client() {
 
 #[test]
 fn traffic_from_a_real_that_answers_no_connection_passes_untouched() {
-    let Some(bed) = Bed::new("nat-none") else {
+    let Some(bed) = Bed::new("nat-none", CONFIG) else {
         return;
     };
     bed.client_sends(&client_to_vip(40002, "S"));
@@ -323,7 +197,7 @@ fn traffic_from_a_real_that_answers_no_connection_passes_untouched() {
 
 #[test]
 fn udp_is_translated_both_ways_and_a_zero_checksum_stays_zero() {
-    let Some(bed) = Bed::new("nat-udp") else {
+    let Some(bed) = Bed::new("nat-udp", CONFIG) else {
         return;
     };
     let query = udp((mac(CLIENT), mac(LB1)), (CLIENT, 40010), (VIP, 53));
@@ -354,9 +228,9 @@ fn udp_is_translated_both_ways_and_a_zero_checksum_stays_zero() {
 
 #[test]
 fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
-    // Any later packet is past a timeout of one nanosecond: no waiting for the clock.
+    // A timeout of one nanosecond: past once the clock ticks.
     const TCP_FIN: Duration = Duration::from_nanos(1);
-    let Some(bed) = Bed::with_fin_timeout("nat-fin", Some(TCP_FIN)) else {
+    let Some(bed) = with_fin_timeout("nat-fin", TCP_FIN) else {
         return;
     };
     let closing = 40020;
@@ -375,6 +249,7 @@ fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
         "the FIN itself belongs to the open connection"
     );
     bed.client_sends(&client_to_vip(open, "A"));
+    after_a_clock_tick();
 
     let stale_answer = real_to_client(REALS[0], closing, "A");
     let out = bed.real_sends(&stale_answer);
@@ -397,7 +272,7 @@ fn after_a_fin_the_connection_expires_on_the_short_timeout_only() {
 
 #[test]
 fn ipv6_is_translated_both_ways() {
-    let Some(bed) = Bed::new("nat-v6") else {
+    let Some(bed) = Bed::new("nat-v6", CONFIG) else {
         return;
     };
     let syn = tcp((mac(CLIENT6), mac(LB1)), (CLIENT6, 40030), (VIP6, 80), "S");
@@ -425,7 +300,7 @@ fn ipv6_is_translated_both_ways() {
 
 #[test]
 fn a_fragmentation_needed_about_a_dr_flow_goes_to_its_real() {
-    let Some(bed) = Bed::new("icmp-dr") else {
+    let Some(bed) = Bed::new("icmp-dr", CONFIG) else {
         return;
     };
     let syn = tcp((mac(CLIENT), mac(LB1)), (CLIENT, 40040), (DR_VIP, 80), "S");
@@ -451,7 +326,7 @@ fn a_fragmentation_needed_about_a_dr_flow_goes_to_its_real() {
 
 #[test]
 fn a_fragmentation_needed_about_a_tun_flow_is_tunnelled_to_its_real() {
-    let Some(bed) = Bed::new("icmp-tun") else {
+    let Some(bed) = Bed::new("icmp-tun", CONFIG) else {
         return;
     };
     bed.client_sends(&tcp(
@@ -485,7 +360,7 @@ fn a_fragmentation_needed_about_a_tun_flow_is_tunnelled_to_its_real() {
 
 #[test]
 fn a_fragmentation_needed_about_a_nat_flow_is_translated_for_its_real() {
-    let Some(bed) = Bed::new("icmp-nat") else {
+    let Some(bed) = Bed::new("icmp-nat", CONFIG) else {
         return;
     };
     bed.client_sends(&client_to_vip(40041, "S"));
@@ -511,7 +386,7 @@ fn a_fragmentation_needed_about_a_nat_flow_is_translated_for_its_real() {
 
 #[test]
 fn a_packet_too_big_about_an_ipv6_nat_flow_is_translated_for_its_real() {
-    let Some(bed) = Bed::new("icmp-nat6") else {
+    let Some(bed) = Bed::new("icmp-nat6", CONFIG) else {
         return;
     };
     bed.client_sends(&tcp(
@@ -522,7 +397,7 @@ fn a_packet_too_big_about_an_ipv6_nat_flow_is_translated_for_its_real() {
     ));
     let too_big = |(from, to): ([u8; 6], [u8; 6]), dst: Ipv6Addr, quote: &[u8]| {
         let mut frame = Vec::new();
-        ip(from, to, ROUTER6.into(), dst.into())
+        ip((from, to), ROUTER6.into(), dst.into())
             .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
             .write(&mut frame, quote)
             .unwrap();
@@ -543,14 +418,28 @@ fn a_packet_too_big_about_an_ipv6_nat_flow_is_translated_for_its_real() {
     );
 }
 
+/// A first fragment carries the ports, and is translated as any packet of its connection;
+/// the later ones carry none to translate, and are dropped, counted, rather than passed to
+/// the director, which holds the VIP.
 #[test]
-fn an_icmp_error_about_a_flow_no_real_owns_passes_and_is_counted() {
-    let Some(bed) = Bed::new("icmp-none") else {
+fn later_fragments_of_a_nat_datagram_are_dropped() {
+    let Some(bed) = Bed::new("nat-frag", CONFIG) else {
         return;
     };
-    let quote = vip_to_client(40043, "SA");
-    let error = frag_needed((mac(ROUTER), mac(LB1)), VIP, ip_packet(&quote));
-    let out = bed.client_sends(&error);
-    assert_eq!((out.action, &out.frame), (XDP_PASS, &error));
-    assert_eq!(bed.event(Event::IcmpUnplaced), 1);
+    let fragment = |frame: Vec<u8>, frag_off: [u8; 2]| {
+        let mut frame = frame;
+        frame[14 + 4..14 + 6].copy_from_slice(&[0, 7]);
+        frame[14 + 6..14 + 8].copy_from_slice(&frag_off);
+        frame
+    };
+    let first = fragment(client_to_vip(40100, "S"), [0x20, 0]);
+    let out = bed.client_sends(&first);
+    assert_eq!(
+        real_of(&out.frame),
+        REALS[0],
+        "the first fragment was not translated"
+    );
+    let later = fragment(client_to_vip(40100, "S"), [0, 0x10]);
+    assert_eq!(bed.client_sends(&later).action, XDP_DROP);
+    assert_eq!(bed.event(Event::FragmentDropped), 1);
 }

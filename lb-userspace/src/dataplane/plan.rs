@@ -22,23 +22,49 @@ pub struct ServicePlan {
     pub scheduler_flags: SchedulerFlags,
     pub persistence: Option<Persistence>,
     pub method: ForwardMethod,
-    /// In configuration order, which is the order schedulers walk them.
+    /// In configuration order, which is the order schedulers walk them; those not
+    /// [`RealPlan::in_service`] too, for the status view.
     pub reals: Vec<RealPlan>,
+}
+
+impl ServicePlan {
+    /// The service as a data plane programs it: with only its reals [`in_service`].
+    ///
+    /// [`in_service`]: RealPlan::in_service
+    pub fn serving(&self) -> ServicePlan {
+        ServicePlan {
+            reals: self
+                .reals
+                .iter()
+                .filter(|r| r.in_service())
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RealPlan {
     pub addr: SocketAddr,
     pub weight: Weight,
-    /// False once its checkers declare it down: it takes no new flows, but the flows it
-    /// already serves keep going to it.
+    /// False once its checkers declare it down.
     pub healthy: bool,
+    /// `inhibit_on_failure`: while down, the real stays in the service at weight 0 and
+    /// keeps its flows, rather than leaving it as keepalived removes a real from IPVS.
+    pub inhibited_when_down: bool,
 }
 
 impl RealPlan {
     /// The weight schedulers see: a real that is down takes nothing new.
     pub fn effective_weight(&self) -> u32 {
         if self.healthy { self.weight.get() } else { 0 }
+    }
+
+    /// Whether the real is in the service at all: a real that is down is not, unless
+    /// inhibited; its flows are then rescheduled or dropped (`expire_nodest_conn`).
+    pub fn in_service(&self) -> bool {
+        self.healthy || self.inhibited_when_down
     }
 }
 
@@ -80,6 +106,7 @@ impl Plan {
                             addr: rs.addr,
                             weight: conditions.weight(&real, rs.weight),
                             healthy: conditions.healthy(&real),
+                            inhibited_when_down: rs.inhibit_on_failure,
                         }
                     })
                     .collect();

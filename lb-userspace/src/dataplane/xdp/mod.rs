@@ -314,6 +314,7 @@ impl XdpDataPlane {
     }
 
     fn apply_service(&mut self, key: &ServiceKey, plan: &ServicePlan) -> Result<(), XdpError> {
+        let plan = &plan.serving();
         let selection =
             encode::selection(plan.scheduler).map_err(|reason| XdpError::Unsupported {
                 service: *key,
