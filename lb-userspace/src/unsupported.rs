@@ -42,6 +42,11 @@ pub(crate) fn attach_failed(err: XdpError) -> anyhow::Error {
         } if errno(&err) == Some(libc::EOPNOTSUPP) => format!(
             "--interface {interface}: its driver has no native XDP: use --xdp-mode auto or skb"
         ),
+        XdpError::Attach { interface, .. } if errno(&err) == Some(libc::EBUSY) => format!(
+            "--interface {interface} already has an XDP program: another tool's, or the data \
+             plane an xlb left pinned for another run directory (start xlb with that run \
+             directory to take it over, or detach it: ip link set dev {interface} xdp off)"
+        ),
         _ => return err.into(),
     };
     anyhow::Error::from(err).context(lead)

@@ -796,16 +796,22 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     );
     ensure!(new_flows(&backup_run)? > 0, "dir2 forwarded nothing");
 
-    let (_rejoined, rejoined_run) = dir1.spawn_xlb("xlb-again", &config(LOW / 2), &["eth0"])?;
+    // The crashed agent's data plane is still attached and pinned: the one that replaces it
+    // (same run directory) takes it over, as a restarted keepalived finds IPVS as it was.
+    let (_rejoined, rejoined_run) = dir1.spawn_xlb("xlb", &config(LOW / 2), &["eth0"])?;
     wait_until("dir1 back, on standby", ELECTION, POLL, || {
         holding(dir1, vip, false)?;
         ensure!(!service(&rejoined_run)?.active, "dir1's service active");
         Ok::<_, anyhow::Error>(())
     })?;
     let before = new_flows(&backup_run)?;
+    let rejoined_before = new_flows(&rejoined_run)?;
     let answers = topo.client.http_get_many(topo.vip, 10)?;
     ensure!(answers.failures().is_empty(), "{:?}", answers.failures());
-    ensure!(new_flows(&rejoined_run)? == 0, "dir1 forwarded as backup");
+    ensure!(
+        new_flows(&rejoined_run)? == rejoined_before,
+        "dir1 forwarded as backup"
+    );
     ensure!(
         new_flows(&backup_run)? >= before + 10,
         "dir2 did not forward every new connection"
