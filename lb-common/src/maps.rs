@@ -12,7 +12,6 @@ pub mod name {
     pub const RING_POS: &str = "RING_POS";
     pub const REALS: &str = "REALS";
     pub const FLOWS: &str = "FLOWS";
-    pub const SERVICE_STATS: &str = "SERVICE_STATS";
     pub const REAL_STATS: &str = "REAL_STATS";
     pub const EVENTS: &str = "EVENTS";
     pub const NEIGH_MISSES: &str = "NEIGH_MISSES";
@@ -206,7 +205,7 @@ pub mod service_flags {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Service {
-    /// Index into the per-service arrays (`RING_POS`, `SERVICE_STATS`).
+    /// Index into the per-service arrays (`RING_POS`), and the `service` of its reals.
     pub id: u32,
     /// First `TABLES` index of the active selection table.
     pub table: u32,
@@ -242,13 +241,20 @@ pub struct Real {
     /// The weight schedulers see now: 0 while the real is down or quiesced, when it takes
     /// no new flows (its established ones keep going to it).
     pub weight: u32,
-    /// The slot of the service the real belongs to, so that an agent adopting pinned maps
-    /// can tell which reals are whose.
+    /// The slot of the service the real belongs to: its counters' and an adopting agent's
+    /// way back to it.
     pub service: u32,
+    /// One of [`method`]: how the real's service reaches it.
+    pub method: u8,
+    pub _pad: [u8; 3],
 }
 
 impl Real {
+    /// The slot holds a real of the configuration.
     pub const PRESENT: u8 = 1;
+    /// Its service forwards now (not on VRRP standby): the packets of its established
+    /// flows go to it without the service being looked up.
+    pub const ACTIVE: u8 = 2;
 
     /// A slot whose real is gone. It keeps its generation, so that the slot's next real
     /// gets a new one even after an agent restart, and no flow of the old one follows it.
@@ -261,7 +267,14 @@ impl Real {
             generation,
             weight: 0,
             service: 0,
+            method: 0,
+            _pad: [0; 3],
         }
+    }
+
+    /// Whether the packets of flows pinned to the real go to it.
+    pub const fn is_active(&self) -> bool {
+        self.flags & (Self::PRESENT | Self::ACTIVE) == Self::PRESENT | Self::ACTIVE
     }
 
     pub const fn is_present(&self) -> bool {
@@ -372,7 +385,7 @@ pub const MAX_DECAP_VIPS: u32 = 256;
 map_layout!(
     VipKey = 16 + 2 + 1 + 1,
     Service = 4 * 3 + 4 + 4 + 16,
-    Real = 16 + 4 + 4 + 4 + 4,
+    Real = 16 + 4 + 4 + 4 + 4 + 4,
     FlowKey = 16 * 2 + 2 * 2 + 4,
     Flow = 4 + 4 + 8 + 1 + 1 + 6,
     NeighMiss = 16 + 8,

@@ -27,22 +27,24 @@ pub fn entry(ctx: &XdpContext) -> u32 {
         Err(NoFlow::Fragment(_)) => return stage::enter(ctx, Stage::Fragment),
         Err(NoFlow::Pass(event)) => return maps::pass(event),
     };
+    let segment = conn_count::segment(ctx, packet.flow.proto, packet.l4);
+    let now = clock::now();
+    // An established flow first: its packets, most of all, go without the service.
+    let pin = flow::pinned(&packet, segment, now);
+    if let Pin::Held(pinned, real) = pin {
+        // SAFETY: a live flow-table value (see `flow::pinned`).
+        let index = unsafe {
+            flow::follow(&mut *pinned, segment, now);
+            (*pinned).real
+        };
+        return forward::to_real(ctx, &packet, index, &real, false);
+    }
     let Some(service) = service(&packet.flow) else {
         return stage::enter(ctx, Stage::Answer);
     };
-    let segment = conn_count::segment(ctx, packet.flow.proto, packet.l4);
-    let now = clock::now();
-    match flow::pinned(&packet, &service, segment, now) {
-        Pin::Held(pinned, real) => {
-            // SAFETY: a live flow-table value (see `flow::pinned`).
-            let index = unsafe {
-                flow::follow(&mut *pinned, segment, now);
-                (*pinned).real
-            };
-            forward::to_real(ctx, &packet, &service, index, &real, false)
-        }
+    match pin {
         Pin::Lost if service.flags & service_flags::DROP_NODEST != 0 => maps::drop(Event::NoDest),
-        Pin::Lost | Pin::None => schedule(ctx, service),
+        _ => schedule(ctx, service),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use lb_common::{
     conn_count::{ConnState, Segment, tcp},
-    maps::{Flow, FlowKey, Real, Service, method},
+    maps::{Flow, FlowKey, Real, method},
 };
 
 use crate::{
@@ -18,7 +18,8 @@ use crate::{
 pub enum Pin {
     /// Pinned to this real, whose slot still holds it.
     Held(*mut Flow, Real),
-    /// Pinned to a real that was removed since: `expire_nodest_conn` decides.
+    /// Pinned to a real that was removed since (`expire_nodest_conn` decides), or whose
+    /// service is on standby.
     Lost,
     /// Not in the table, or as good as absent: idle past its timeout, or a closed TCP
     /// connection whose tuple a client opens again. A new flow.
@@ -26,9 +27,10 @@ pub enum Pin {
 }
 
 /// The packet's flow, as the flow table has it at `now`; `segment` is what the packet
-/// tells of it.
+/// tells of it. Its service need not be looked up: the real it is pinned to says how to
+/// reach it and whether its service forwards (see `Real::ACTIVE`).
 #[inline(always)]
-pub fn pinned(packet: &Packet, service: &Service, segment: Segment, now: u64) -> Pin {
+pub fn pinned(packet: &Packet, segment: Segment, now: u64) -> Pin {
     let Some(flow) = FLOWS.get_ptr_mut(&packet.flow) else {
         return Pin::None;
     };
@@ -45,12 +47,12 @@ pub fn pinned(packet: &Packet, service: &Service, segment: Segment, now: u64) ->
     let Some(real) = REALS.get(index).copied() else {
         return Pin::Lost;
     };
-    if !real.is_present() || real.generation != generation {
+    if !real.is_active() || real.generation != generation {
         return Pin::Lost;
     }
     // A NAT connection lives as long as either side talks (`NAT_CONNS` sees both); the
     // others only show the client's side.
-    let live = if service.method == method::NAT {
+    let live = if real.method == method::NAT {
         nat::is_live(&packet.flow, &real)
     } else {
         !maps::timeouts().expired(packet.flow.proto, closing != 0, seen, now)

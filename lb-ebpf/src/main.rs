@@ -12,6 +12,7 @@ mod conn_count;
 mod flow;
 mod forward;
 mod headers;
+mod hop;
 mod maps;
 mod nat;
 mod packet;

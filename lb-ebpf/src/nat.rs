@@ -19,6 +19,7 @@ use lb_common::{
 use crate::{
     clock, conn_count, forward,
     headers::{self, EthHdr, IPPROTO_TCP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, Ports, TcpHdr, UdpHdr},
+    hop::{self, Hop},
     maps::pass,
     maps::{self, NAT_CONNS},
     packet::{self, Packet},
@@ -169,14 +170,10 @@ fn l4_delta(family: u8, addresses: (&Addr, &Addr), (old_port, new_port): (u16, u
 
 /// Forwards a client's packet to `real`, readdressed to the real's address and port.
 #[inline(never)]
-pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
+pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real, hop: &Hop) -> u32 {
     let flow = &packet.flow;
     let Some(l4) = L4::at(ctx, flow.proto, packet.l4) else {
         return pass(Event::Truncated);
-    };
-    let hop = match forward::next_hop(ctx, &real.addr, real.family, 0, 0) {
-        Ok(hop) => hop,
-        Err(no_hop) => return no_hop.verdict(),
     };
     if readdress(
         ctx,
@@ -199,7 +196,7 @@ pub fn forward(ctx: &XdpContext, packet: &Packet, real: &Real) -> u32 {
             (flow.dport, real.port),
         ));
     }
-    forward::send(ctx, packet.eth, &hop)
+    hop::send(ctx, packet.eth, hop)
 }
 
 /// Records a client's `packet`, forwarded to `real`, in its connection, creating the entry
@@ -268,7 +265,7 @@ fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
     let Some(l4) = L4::at(ctx, key.proto, packet.l4) else {
         return Some(pass(Event::Truncated));
     };
-    let hop = match forward::next_hop(ctx, &key.dst, key.family, 0, 0) {
+    let hop = match forward::next_hop(ctx, &key.dst, key.family, 0) {
         Ok(hop) => hop,
         Err(no_hop) => return Some(no_hop.verdict()),
     };
@@ -289,13 +286,15 @@ fn answer(ctx: &XdpContext, packet: &Packet) -> Option<u32> {
 /// real, as if the error were about the real's own answer: the outer destination and the
 /// quoted source become the real's, and every checksum that covers them follows.
 #[inline(never)]
-pub fn error_to_real(ctx: &XdpContext, packet: &Packet, real: &Real, error: Error) -> u32 {
-    let Error { icmp, quote } = error;
+pub fn error_to_real(
+    ctx: &XdpContext,
+    packet: &Packet,
+    real: &Real,
+    hop: &Hop,
+    error: &Error,
+) -> u32 {
+    let Error { icmp, quote } = *error;
     let flow = &packet.flow;
-    let hop = match forward::next_hop(ctx, &real.addr, real.family, 0, 0) {
-        Ok(hop) => hop,
-        Err(no_hop) => return no_hop.verdict(),
-    };
     let Some(icmp) = headers::at::<IcmpHdr>(ctx, icmp) else {
         return pass(Event::Truncated);
     };
@@ -346,5 +345,5 @@ pub fn error_to_real(ctx: &XdpContext, packet: &Packet, real: &Real, error: Erro
     }
     // SAFETY: bounds checked by `at`.
     unsafe { (*icmp).check = message.apply((*icmp).check) };
-    forward::send(ctx, packet.eth, &hop)
+    hop::send(ctx, packet.eth, hop)
 }

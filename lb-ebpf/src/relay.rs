@@ -6,7 +6,7 @@
 //! Such an error is addressed to the VIP and quotes the headers of the real's answer (from
 //! the VIP to the client), so the flow is the quote reversed.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     Addr, Family,
     conn_count::Segment,
@@ -39,18 +39,22 @@ pub fn stage(ctx: &XdpContext) -> u32 {
     let Some((packet, error)) = error(ctx, eth) else {
         return maps::pass(Event::NotVip);
     };
-    let Some(service) = balance::service(&packet.flow) else {
+    if balance::service(&packet.flow).is_none() {
         return maps::pass(Event::NotVip);
-    };
+    }
     // The error is no packet of the flow: it tells nothing of the flow's state.
-    let Pin::Held(_, real) = flow::pinned(&packet, &service, Segment::Datagram, clock::now())
-    else {
+    let Pin::Held(pinned, real) = flow::pinned(&packet, Segment::Datagram, clock::now()) else {
         return maps::pass(Event::IcmpUnplaced);
     };
-    match service.method {
-        method::DR => forward::direct(ctx, &packet, &real),
-        method::NAT => nat::error_to_real(ctx, &packet, &real, error),
-        method::TUN => match tunnel::encapsulate(ctx, &packet, &real) {
+    // SAFETY: a live flow-table value (see `flow::pinned`).
+    let index = unsafe { (*pinned).real };
+    let Some(hop) = forward::to_hop(ctx, index, &real) else {
+        return xdp_action::XDP_DROP;
+    };
+    match real.method {
+        method::DR => forward::direct(ctx, &packet, hop),
+        method::NAT => nat::error_to_real(ctx, &packet, &real, hop, &error),
+        method::TUN => match tunnel::encapsulate(ctx, &packet, &real, hop) {
             Tunnelled::Verdict(verdict) => verdict,
             // The kernel may still deliver the error to the director.
             Tunnelled::TooBig { .. } => maps::pass(Event::IcmpUnplaced),

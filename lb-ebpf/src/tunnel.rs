@@ -2,10 +2,7 @@
 //! addressed to the real, which unwraps it and answers the client directly.
 
 use aya_ebpf::{
-    EbpfContext as _,
-    bindings::{BPF_FIB_LOOKUP_SRC, bpf_fib_lookup as FibLookup, xdp_action},
-    helpers::bpf_xdp_adjust_head,
-    programs::XdpContext,
+    EbpfContext as _, bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext,
 };
 use lb_common::{
     Addr, Family,
@@ -15,8 +12,8 @@ use lb_common::{
 };
 
 use crate::{
-    forward::{self, NoHop},
     headers::{self, ETH_P_IP, ETH_P_IPV6, EthHdr, IPPROTO_IPIP, IPPROTO_IPV6, Ipv4Hdr, Ipv6Hdr},
+    hop::{self, Hop},
     maps::{self, TUNNEL_SOURCES},
     packet::Packet,
 };
@@ -54,9 +51,22 @@ pub const fn overhead(family: Family) -> u16 {
     }
 }
 
+/// Whether a tunnelled packet of family byte `family` takes its outer source from the
+/// route to its real, no `--tunnel-source` being set for the family.
+#[inline(always)]
+pub fn needs_route_source(family: u8) -> bool {
+    let family = Family::from_raw(family).unwrap_or(Family::V4);
+    !configured(family).is_some_and(|s| s.is_set())
+}
+
+#[inline(always)]
+fn configured(family: Family) -> Option<&'static TunnelSource> {
+    TUNNEL_SOURCES.get(tunnel_source_index(family))
+}
+
 /// Out of line, as the other forwarding methods, so that each has its own stack frame.
 #[inline(never)]
-pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> Tunnelled {
+pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real, hop: &Hop) -> Tunnelled {
     let family = if packet.flow.family == Family::V6 as u8 {
         Family::V6
     } else {
@@ -65,32 +75,20 @@ pub fn encapsulate(ctx: &XdpContext, packet: &Packet, real: &Real) -> Tunnelled 
     let Some(inner) = inner(ctx, family) else {
         return Tunnelled::Verdict(maps::pass(Event::Truncated));
     };
-    let configured = TUNNEL_SOURCES
-        .get(tunnel_source_index(family))
-        .filter(|s| s.is_set());
-    let flags = if configured.is_some() {
-        0
-    } else {
-        BPF_FIB_LOOKUP_SRC
-    };
-    let hop = match forward::next_hop(
-        ctx,
-        &real.addr,
-        real.family,
-        flags,
-        inner.len + overhead(family),
-    ) {
-        Ok(hop) => hop,
-        Err(NoHop::TooBig(route_mtu)) => {
-            return Tunnelled::TooBig { family, route_mtu };
-        }
-        Err(no_hop) => return Tunnelled::Verdict(no_hop.verdict()),
-    };
+    if inner.len + overhead(family) > hop.mtu {
+        return Tunnelled::TooBig {
+            family,
+            route_mtu: hop.mtu,
+        };
+    }
     let hash = flow_hash(&packet.flow);
-    let source = source(family, configured, &hop, hash);
+    let source = match configured(family).filter(|s| s.is_set()) {
+        Some(prefix) => prefix.for_flow(hash),
+        None => hop.src,
+    };
     Tunnelled::Verdict(match family {
-        Family::V4 => ipv4(ctx, real, &hop, source, &inner),
-        Family::V6 => ipv6(ctx, real, &hop, source, hash, &inner),
+        Family::V4 => ipv4(ctx, real, hop, source, &inner),
+        Family::V6 => ipv6(ctx, real, hop, source, hash, &inner),
     })
 }
 
@@ -125,23 +123,8 @@ fn inner(ctx: &XdpContext, family: Family) -> Option<Inner> {
     (EthHdr::LEN + usize::from(inner.len) <= frame).then_some(inner)
 }
 
-/// The configured prefix with bits of the flow hash, or the address the route would use.
 #[inline(always)]
-fn source(family: Family, configured: Option<&TunnelSource>, hop: &FibLookup, hash: u32) -> Addr {
-    match configured {
-        Some(prefix) => prefix.for_flow(hash),
-        // SAFETY: plain words; the kernel filled the member of the lookup's family.
-        None => unsafe {
-            match family {
-                Family::V4 => Addr::from_v4_raw(hop.__bindgen_anon_3.ipv4_src),
-                Family::V6 => Addr(hop.__bindgen_anon_3.ipv6_src),
-            }
-        },
-    }
-}
-
-#[inline(always)]
-fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr, inner: &Inner) -> u32 {
+fn ipv4(ctx: &XdpContext, real: &Real, hop: &Hop, source: Addr, inner: &Inner) -> u32 {
     let Some((eth, outer)) = grow::<Ipv4Hdr>(ctx, ETH_P_IP) else {
         return drop_no_headroom();
     };
@@ -162,18 +145,11 @@ fn ipv4(ctx: &XdpContext, real: &Real, hop: &FibLookup, source: Addr, inner: &In
     header.check = ipv4_header_checksum(unsafe { &*(&header as *const Ipv4Hdr).cast() });
     // SAFETY: `grow` bounds-checked the new header.
     unsafe { outer.write(header) };
-    forward::send(ctx, eth, hop)
+    hop::send(ctx, eth, hop)
 }
 
 #[inline(always)]
-fn ipv6(
-    ctx: &XdpContext,
-    real: &Real,
-    hop: &FibLookup,
-    source: Addr,
-    hash: u32,
-    inner: &Inner,
-) -> u32 {
+fn ipv6(ctx: &XdpContext, real: &Real, hop: &Hop, source: Addr, hash: u32, inner: &Inner) -> u32 {
     let Some((eth, outer)) = grow::<Ipv6Hdr>(ctx, ETH_P_IPV6) else {
         return drop_no_headroom();
     };
@@ -189,11 +165,11 @@ fn ipv6(
     };
     // SAFETY: `grow` bounds-checked the new header.
     unsafe { outer.write(header) };
-    forward::send(ctx, eth, hop)
+    hop::send(ctx, eth, hop)
 }
 
 /// Makes room for an `H` between the Ethernet header and the packet, and returns the new
-/// Ethernet header (its type set to `proto`, MACs left for `forward::send`) and the room.
+/// Ethernet header (its type set to `proto`, MACs left for `hop::send`) and the room.
 #[inline(always)]
 fn grow<H>(ctx: &XdpContext, proto: u16) -> Option<(*mut EthHdr, *mut H)> {
     let room = size_of::<H>() as i32;

@@ -198,18 +198,31 @@ pub fn service_value(
     }
 }
 
-/// The `REALS` entry of a real of the service in slot `service`, for the flows pinned to
-/// this `generation` of its slot.
-pub fn real_entry(addr: SocketAddr, generation: u32, weight: u32, service: u32) -> Real {
+/// What a `REALS` entry says of the real's service.
+#[derive(Clone, Copy, Debug)]
+pub struct RealOf {
+    /// The service's slot.
+    pub service: u32,
+    pub method: ForwardMethod,
+    /// Whether the service forwards (is not on standby).
+    pub active: bool,
+}
+
+/// The `REALS` entry of a real of `of`, for the flows pinned to this `generation` of its
+/// slot.
+pub fn real_entry(addr: SocketAddr, generation: u32, weight: u32, of: RealOf) -> Real {
     let real = MapAddr::from(addr);
+    let active = if of.active { Real::ACTIVE } else { 0 };
     Real {
         addr: real.addr,
         port: real.port,
         family: real.family as u8,
-        flags: Real::PRESENT,
+        flags: Real::PRESENT | active,
         generation,
         weight,
-        service,
+        service: of.service,
+        method: method_code(of.method),
+        _pad: [0; 3],
     }
 }
 

@@ -25,7 +25,6 @@ pub struct Maps {
     timeouts: Array<MapData, Timeouts>,
     stages: ProgramArray<MapData>,
     conns: Array<MapData, RealConns>,
-    service_stats: PerCpuArray<MapData, Counters>,
     real_stats: PerCpuArray<MapData, Counters>,
     events: PerCpuArray<MapData, u64>,
     tunnel_sources: Array<MapData, TunnelSource>,
@@ -46,7 +45,6 @@ impl Maps {
             timeouts: typed(ebpf, name::TIMEOUTS)?,
             stages: typed(ebpf, name::STAGES)?,
             conns: typed(ebpf, name::CONNS)?,
-            service_stats: typed(ebpf, name::SERVICE_STATS)?,
             real_stats: typed(ebpf, name::REAL_STATS)?,
             events: typed(ebpf, name::EVENTS)?,
             tunnel_sources: typed(ebpf, name::TUNNEL_SOURCES)?,
@@ -133,28 +131,12 @@ impl Maps {
         })
     }
 
-    /// Zeroes the counters of a service slot given to a new service.
-    pub fn reset_service_stats(&mut self, index: u32) -> Result<(), XdpError> {
-        let zero = self.zero_counters()?;
-        self.service_stats
-            .set(index, zero, 0)
-            .map_err(err(name::SERVICE_STATS))
-    }
-
     /// Zeroes the counters of a real slot given to a new real.
     pub fn reset_real_stats(&mut self, index: u32) -> Result<(), XdpError> {
         let zero = self.zero_counters()?;
         self.real_stats
             .set(index, zero, 0)
             .map_err(err(name::REAL_STATS))
-    }
-
-    pub fn service_stats(&self, index: u32) -> Result<Counters, XdpError> {
-        let values = self
-            .service_stats
-            .get(&index, 0)
-            .map_err(err(name::SERVICE_STATS))?;
-        Ok(Counters::sum(values.iter()))
     }
 
     pub fn real_stats(&self, index: u32) -> Result<Counters, XdpError> {

@@ -38,6 +38,7 @@ use lb_common::{
         stage::{self, Stage},
         table_base,
     },
+    stats::Counters,
     timeouts::Timeouts,
 };
 use tracing::{debug, info};
@@ -87,6 +88,8 @@ pub struct XdpDataPlane {
     /// Per real slot: the generation of its current occupant.
     generations: Vec<u32>,
     applied: HashMap<ServiceKey, Applied>,
+    /// Per service: what the reals that left it carried, which its counters keep.
+    departed: HashMap<ServiceKey, Counters>,
     timeouts: Timeouts,
     forwarding: Vec<Forwarding>,
     /// Where the program is attached.
@@ -166,6 +169,7 @@ impl XdpDataPlane {
             reals: Slots::with_taken(MAX_REALS, adopted.reals),
             generations: adopted.generations,
             applied: adopted.applied,
+            departed: HashMap::new(),
             timeouts,
             forwarding: Vec::new(),
             interfaces: Vec::new(),
@@ -320,10 +324,7 @@ impl XdpDataPlane {
                 service: *key,
                 reason,
             })?;
-        let (id, new) = self.services.assign(key).map_err(|f| full("services", f))?;
-        if new {
-            self.maps.reset_service_stats(id)?;
-        }
+        let (id, _) = self.services.assign(key).map_err(|f| full("services", f))?;
         let indices = self.apply_reals(key, id, plan)?;
         let table = tables::selection_table(*key, selection, plan, &indices)?;
         let previous = self.applied.get(key);
@@ -379,16 +380,16 @@ impl XdpDataPlane {
         id: u32,
         plan: &ServicePlan,
     ) -> Result<Vec<u32>, XdpError> {
-        let previous = self.applied.get(key);
-        for addr in previous.iter().flat_map(|p| &p.reals) {
-            if !plan.reals.iter().any(|r| r.addr == *addr) {
-                release_real(
-                    &mut self.reals,
-                    &mut self.maps,
-                    &self.generations,
-                    key.real(*addr),
-                )?;
-            }
+        let left: Vec<SocketAddr> = self
+            .applied
+            .get(key)
+            .iter()
+            .flat_map(|p| &p.reals)
+            .filter(|addr| !plan.reals.iter().any(|r| r.addr == **addr))
+            .copied()
+            .collect();
+        for addr in left {
+            self.release_real(key.real(addr))?;
         }
         let mut indices = Vec::with_capacity(plan.reals.len());
         for real in &plan.reals {
@@ -405,7 +406,16 @@ impl XdpDataPlane {
             // Written every time: the weight the program checks may have changed.
             self.maps.set_real(
                 index,
-                &encode::real_entry(real.addr, *generation, real.effective_weight(), id),
+                &encode::real_entry(
+                    real.addr,
+                    *generation,
+                    real.effective_weight(),
+                    encode::RealOf {
+                        service: id,
+                        method: plan.method,
+                        active: plan.active,
+                    },
+                ),
             )?;
             indices.push(index);
         }
@@ -418,15 +428,23 @@ impl XdpDataPlane {
         };
         self.maps.remove_service(&encode::vip_key(key))?;
         for addr in applied.reals {
-            release_real(
-                &mut self.reals,
-                &mut self.maps,
-                &self.generations,
-                key.real(addr),
-            )?;
+            self.release_real(key.real(addr))?;
         }
         self.services.release(key);
+        self.departed.remove(key);
         Ok(())
+    }
+
+    /// Gives back `real`'s slot. What it carried stays in its service's counters.
+    fn release_real(&mut self, real: RealKey) -> Result<(), XdpError> {
+        let Some(index) = self.reals.release(&real) else {
+            return Ok(());
+        };
+        let carried = self.maps.real_stats(index)?;
+        let departed = self.departed.entry(real.service).or_default();
+        *departed = Counters::sum([&*departed, &carried]);
+        self.maps
+            .set_real(index, &Real::vacant(self.generations[index as usize]))
     }
 
     /// Counters of every applied service and its reals, summed over CPUs.
@@ -437,16 +455,17 @@ impl XdpDataPlane {
             ..Stats::default()
         };
         for (key, applied) in &self.applied {
-            stats
-                .services
-                .insert(*key, self.maps.service_stats(applied.value.id)?);
+            let mut service = self.departed.get(key).copied().unwrap_or_default();
             for addr in &applied.reals {
                 let real = key.real(*addr);
                 if let Some(index) = self.reals.get(&real) {
-                    stats.reals.insert(real, self.maps.real_stats(index)?);
+                    let counters = self.maps.real_stats(index)?;
+                    service = Counters::sum([&service, &counters]);
+                    stats.reals.insert(real, counters);
                     stats.conns.insert(real, self.maps.conns(index, window)?);
                 }
             }
+            stats.services.insert(*key, service);
         }
         Ok(stats)
     }
@@ -521,18 +540,6 @@ fn full(what: &'static str, full: slots::Full) -> XdpError {
         what,
         capacity: full.capacity,
     }
-}
-
-fn release_real(
-    reals: &mut Slots<RealKey>,
-    maps: &mut Maps,
-    generations: &[u32],
-    real: RealKey,
-) -> Result<(), XdpError> {
-    if let Some(index) = reals.release(&real) {
-        maps.set_real(index, &Real::vacant(generations[index as usize]))?;
-    }
-    Ok(())
 }
 
 /// Now on the clock the XDP programs read (`bpf_ktime_get_coarse_ns`).
