@@ -1,7 +1,7 @@
 //! The maps, named as `lb_common::maps::name` expects; layouts come from lb-common.
 
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, xdp_action},
+    bindings::{BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, xdp_action},
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
@@ -50,8 +50,12 @@ pub static PERSIST: LruHashMap<PersistKey, Persist> = LruHashMap::with_max_entri
 pub static LOCALITY: LruHashMap<LocalityKey, Locality> =
     LruHashMap::with_max_entries(MAX_LOCALITIES, 0);
 
+/// Each CPU keeps its own LRU list (the entries are every CPU's): new flows do not contend
+/// for one list's lock, and a CPU evicts only flows it inserted. The table is sized whole
+/// (`--flows`), each CPU's list a share of it, as receive-side scaling spreads new flows.
 #[map]
-pub static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(DEFAULT_FLOWS, 0);
+pub static FLOWS: LruHashMap<FlowKey, Flow> =
+    LruHashMap::with_max_entries(DEFAULT_FLOWS, BPF_F_NO_COMMON_LRU);
 
 /// Fragmented datagrams by their IP identity, with the flow their first fragment belongs
 /// to: later fragments carry no ports, and follow it to its real.
