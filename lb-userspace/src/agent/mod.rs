@@ -104,8 +104,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     info!("Startup complete");
     notifier.ready();
+    // Interfaces are looked at every second: one that was deleted and has come back gets
+    // the balancer again.
+    let mut interfaces = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = interfaces.tick() => agent.follow_interfaces(),
             Some(transition) = transitions.recv() => agent.health_changed(transition),
             Some(event) = next_vrrp_event(&mut vrrp_events) => agent.vrrp_changed(&event),
             Some(pending) = requests.recv() => {
@@ -227,6 +231,21 @@ impl Agent {
     fn update(&mut self) {
         if let Err(err) = self.apply() {
             log_refused(err);
+        }
+    }
+
+    /// Attaches the data plane again to the interfaces that came back.
+    fn follow_interfaces(&mut self) {
+        let Some(dataplane) = &mut self.dataplane else {
+            return;
+        };
+        match dataplane.follow_interfaces() {
+            Ok(returned) => {
+                for interface in returned {
+                    info!("Interface {interface} is back: XDP balancer attached again");
+                }
+            }
+            Err(err) => error!("Following the interfaces: {:#}", anyhow::Error::from(err)),
         }
     }
 

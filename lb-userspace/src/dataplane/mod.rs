@@ -23,6 +23,12 @@ pub trait Driver: Send {
     /// Counters of every applied service and its reals.
     fn stats(&self) -> Result<Stats, DriverError>;
 
+    /// Takes up again the interfaces that were deleted and created anew since it started
+    /// forwarding on them; returns their names.
+    fn follow_interfaces(&mut self) -> Result<Vec<String>, DriverError> {
+        Ok(Vec::new())
+    }
+
     /// Stops forwarding and undoes what the driver set up; with `keep`, leaves the
     /// forwarding state running for the next agent to adopt (an upgrade) instead.
     fn shut_down(self: Box<Self>, keep: bool) -> Result<(), DriverError>;

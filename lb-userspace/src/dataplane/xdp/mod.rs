@@ -26,7 +26,7 @@ use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        Xdp,
+        ProgramError, Xdp,
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
     },
@@ -41,7 +41,7 @@ use lb_common::{
     stats::Counters,
     timeouts::Timeouts,
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 pub use self::{
     encode::{supports, supports_reals},
@@ -75,6 +75,14 @@ pub(super) struct Applied {
     installed: bool,
 }
 
+/// An interface the balancer is attached to, as it was when attached.
+#[derive(Clone, Debug)]
+struct Attached {
+    name: String,
+    ifindex: u32,
+    mode: Mode,
+}
+
 /// The loaded balancer and everything it was told, so that each [`Plan`] only changes
 /// what differs.
 pub struct XdpDataPlane {
@@ -93,7 +101,7 @@ pub struct XdpDataPlane {
     timeouts: Timeouts,
     forwarding: Vec<Forwarding>,
     /// Where the program is attached.
-    interfaces: Vec<String>,
+    interfaces: Vec<Attached>,
     /// Whether those forward IPv6 too.
     ipv6_forwarding: bool,
     nodest: Nodest,
@@ -193,6 +201,25 @@ impl XdpDataPlane {
         if self.ipv6_forwarding {
             self.enable_forwarding(Family::V6, interface)?;
         }
+        let ifindex = self.link(interface, mode)?;
+        self.interfaces.push(Attached {
+            name: interface.to_string(),
+            ifindex,
+            mode,
+        });
+        Ok(())
+    }
+
+    /// Attaches the balancer to `interface` (pinning the link when the data plane is
+    /// pinned), or takes over the link a previous agent left there; returns the
+    /// interface's index.
+    fn link(&mut self, interface: &str, mode: Mode) -> Result<u32, XdpError> {
+        let ifindex =
+            nix::net::if_::if_nametoindex(interface).map_err(|errno| XdpError::Attach {
+                interface: interface.to_string(),
+                mode,
+                source: ProgramError::IOError(errno.into()),
+            })?;
         let pinned = self.pins.as_ref().map(|pins| pins.link(interface));
         let program = program_mut(&mut self.ebpf)?;
         let attach_error = |source| XdpError::Attach {
@@ -200,46 +227,87 @@ impl XdpDataPlane {
             mode,
             source,
         };
-        match pinned {
-            // A previous agent's link: its program is swapped for this one atomically, so
-            // that not a packet goes unbalanced.
-            Some(path) if path.exists() => {
-                let link = PinnedLink::from_pin(&path).map_err(|source| XdpError::Link {
+        let Some(path) = pinned else {
+            program
+                .attach(interface, mode.into())
+                .map_err(attach_error)?;
+            info!("XDP balancer attached to {interface} ({mode:?} mode)");
+            return Ok(ifindex);
+        };
+        // A previous agent's link: its program is swapped for this one atomically, so
+        // that not a packet goes unbalanced. A link whose interface went away in between
+        // is gone with it: its pin is removed, and the balancer attached afresh.
+        if path.exists() {
+            let taken = PinnedLink::from_pin(&path)
+                .map(FdLink::from)
+                .map_err(|source| XdpError::Link {
                     path: path.display().to_string(),
                     source,
-                })?;
-                let link =
-                    XdpLink::try_from(FdLink::from(link)).map_err(|source| XdpError::Link {
+                })
+                .and_then(|link| {
+                    XdpLink::try_from(link).map_err(|source| XdpError::Link {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                })
+                .and_then(|link| program.attach_to_link(link).map_err(XdpError::Program));
+            match taken {
+                Ok(_) => {
+                    info!("XDP balancer replaced on {interface}, its flows kept");
+                    return Ok(ifindex);
+                }
+                Err(err) => {
+                    warn!(
+                        "Cannot take over the XDP link pinned for {interface} ({:#}): attaching afresh",
+                        anyhow::Error::from(err)
+                    );
+                    std::fs::remove_file(&path).map_err(|source| XdpError::Unpin {
                         path: path.display().to_string(),
                         source,
                     })?;
-                program.attach_to_link(link).map_err(attach_error)?;
-                info!("XDP balancer replaced on {interface}, its flows kept");
-            }
-            Some(path) => {
-                let id = program
-                    .attach(interface, mode.into())
-                    .map_err(attach_error)?;
-                let link =
-                    FdLink::try_from(program.take_link(id)?).map_err(|source| XdpError::Link {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                link.pin(&path).map_err(|source| XdpError::Pin {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                info!("XDP balancer attached to {interface} ({mode:?} mode)");
-            }
-            None => {
-                program
-                    .attach(interface, mode.into())
-                    .map_err(attach_error)?;
-                info!("XDP balancer attached to {interface} ({mode:?} mode)");
+                }
             }
         }
-        self.interfaces.push(interface.to_string());
-        Ok(())
+        let id = program
+            .attach(interface, mode.into())
+            .map_err(attach_error)?;
+        let link = FdLink::try_from(program.take_link(id)?).map_err(|source| XdpError::Link {
+            path: path.display().to_string(),
+            source,
+        })?;
+        link.pin(&path).map_err(|source| XdpError::Pin {
+            path: path.display().to_string(),
+            source,
+        })?;
+        info!("XDP balancer attached to {interface} ({mode:?} mode)");
+        Ok(ifindex)
+    }
+
+    /// Attaches the balancer again to every interface that was deleted and has come back
+    /// under its name (a new index): the old attachment went with the old interface.
+    /// Returns the interfaces it attached to again.
+    pub fn follow_interfaces(&mut self) -> Result<Vec<String>, XdpError> {
+        let mut returned = Vec::new();
+        for i in 0..self.interfaces.len() {
+            let Attached {
+                name,
+                ifindex,
+                mode,
+            } = self.interfaces[i].clone();
+            match nix::net::if_::if_nametoindex(name.as_str()) {
+                Ok(now) if now != ifindex => {
+                    // A new interface starts with the default settings.
+                    self.enable_forwarding(Family::V4, &name)?;
+                    if self.ipv6_forwarding {
+                        self.enable_forwarding(Family::V6, &name)?;
+                    }
+                    self.interfaces[i].ifindex = self.link(&name, mode)?;
+                    returned.push(name);
+                }
+                _ => {}
+            }
+        }
+        Ok(returned)
     }
 
     /// Stops forwarding: detaches the balancer and frees its maps, pinned or not, and
@@ -275,7 +343,8 @@ impl XdpDataPlane {
         if self.ipv6_forwarding || !plan.services.keys().any(|k| k.addr.is_ipv6()) {
             return Ok(());
         }
-        for interface in self.interfaces.clone() {
+        let names: Vec<String> = self.interfaces.iter().map(|i| i.name.clone()).collect();
+        for interface in names {
             self.enable_forwarding(Family::V6, &interface)?;
         }
         self.ipv6_forwarding = true;
@@ -501,6 +570,10 @@ impl XdpDataPlane {
 }
 
 impl Driver for XdpDataPlane {
+    fn follow_interfaces(&mut self) -> Result<Vec<String>, DriverError> {
+        Ok(XdpDataPlane::follow_interfaces(self)?)
+    }
+
     fn apply(&mut self, plan: &Plan) -> Result<(), DriverError> {
         Ok(XdpDataPlane::apply(self, plan)?)
     }
