@@ -45,16 +45,40 @@ pub enum NoFlow {
     Pass(Event),
 }
 
+/// What the IP header of either family says, for reading the transport header after it.
+struct Network {
+    family: Family,
+    proto: u8,
+    src: Addr,
+    dst: Addr,
+    /// Offset of the transport header from the start of the frame.
+    l4: usize,
+    fragment_id: Option<u32>,
+}
+
 /// The frame's connection, or what the frame is instead.
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Result<Packet, NoFlow> {
     let eth = headers::at::<EthHdr>(ctx, 0).ok_or(NoFlow::Pass(Event::Truncated))?;
     // SAFETY: `at` checked that the header lies inside the packet.
+    // Each family reads its transport header on its own path: with the two joined first,
+    // the verifier walked 84k instructions of xlb_locality rather than 67k.
     match u16::from_be(unsafe { (*eth).proto }) {
-        ETH_P_IP => ipv4(ctx, eth),
-        ETH_P_IPV6 => ipv6(ctx, eth),
+        ETH_P_IP => transport(ctx, eth, ipv4(ctx)?),
+        ETH_P_IPV6 => transport(ctx, eth, ipv6(ctx)?),
         _ => Err(NoFlow::NotIp),
     }
+}
+
+/// The packet, once its transport header is read after `network`.
+#[inline(always)]
+fn transport(ctx: &XdpContext, eth: *mut EthHdr, network: Network) -> Result<Packet, NoFlow> {
+    Ok(Packet {
+        eth,
+        l4: network.l4,
+        flow: flow_key(ctx, &network)?,
+        fragment_id: network.fragment_id,
+    })
 }
 
 /// The frame's connection, in a stage the entry handed the packet to. The entry parsed the
@@ -70,7 +94,7 @@ pub fn reparse(ctx: &XdpContext) -> Result<Packet, u32> {
 }
 
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
+fn ipv4(ctx: &XdpContext) -> Result<Network, NoFlow> {
     let ip = headers::at::<Ipv4Hdr>(ctx, EthHdr::LEN).ok_or(NoFlow::Pass(Event::Truncated))?;
     // SAFETY: bounds checked by `at`; the header is only read here.
     let ip = unsafe { &*ip };
@@ -87,12 +111,12 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
     if ip.proto == IPPROTO_ICMP {
         return Err(NoFlow::Icmp);
     }
-    let l4 = EthHdr::LEN + header_len;
-    let flow = flow_key(ctx, Family::V4, ip.proto, src, dst, l4)?;
-    Ok(Packet {
-        eth,
-        l4,
-        flow,
+    Ok(Network {
+        family: Family::V4,
+        proto: ip.proto,
+        src,
+        dst,
+        l4: EthHdr::LEN + header_len,
         fragment_id,
     })
 }
@@ -101,7 +125,7 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
 /// other extension headers is left to the kernel, counted, rather than walked with a
 /// bounded loop on every packet.
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
+fn ipv6(ctx: &XdpContext) -> Result<Network, NoFlow> {
     let ip = headers::at::<Ipv6Hdr>(ctx, EthHdr::LEN).ok_or(NoFlow::Pass(Event::Truncated))?;
     // SAFETY: bounds checked by `at`; the header is only read here.
     let ip = unsafe { &*ip };
@@ -128,11 +152,12 @@ fn ipv6(ctx: &XdpContext, eth: *mut EthHdr) -> Result<Packet, NoFlow> {
         }
         _ => {}
     }
-    let flow = flow_key(ctx, Family::V6, proto, src, dst, l4)?;
-    Ok(Packet {
-        eth,
+    Ok(Network {
+        family: Family::V6,
+        proto,
+        src,
+        dst,
         l4,
-        flow,
         fragment_id,
     })
 }
@@ -166,27 +191,21 @@ fn key(src: Addr, dst: Addr, proto: u8, family: Family, id: u32) -> FragmentKey 
 
 /// The connection a TCP or UDP packet belongs to; any other protocol is not for a VIP.
 #[inline(always)]
-fn flow_key(
-    ctx: &XdpContext,
-    family: Family,
-    proto: u8,
-    src: Addr,
-    dst: Addr,
-    l4: usize,
-) -> Result<FlowKey, NoFlow> {
+fn flow_key(ctx: &XdpContext, network: &Network) -> Result<FlowKey, NoFlow> {
+    let proto = network.proto;
     if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
         return Err(NoFlow::Pass(Event::NotVip));
     }
-    let ports = headers::at::<Ports>(ctx, l4).ok_or(NoFlow::Pass(Event::Truncated))?;
+    let ports = headers::at::<Ports>(ctx, network.l4).ok_or(NoFlow::Pass(Event::Truncated))?;
     // SAFETY: bounds checked by `at`.
     let ports = unsafe { &*ports };
     Ok(FlowKey {
-        src,
-        dst,
+        src: network.src,
+        dst: network.dst,
         sport: ports.src,
         dport: ports.dst,
         proto,
-        family: family as u8,
+        family: network.family as u8,
         _pad: [0; 2],
     })
 }

@@ -26,6 +26,29 @@ pub struct Topology<S> {
 }
 
 impl<S> Topology<S> {
+    /// A keepalived.conf with one round-robin TCP service on the VIP, forwarding by
+    /// `lb_kind` ("DR", "NAT") to every real's [`Topology::real_port`], each real under a
+    /// TCP_CHECK every second.
+    pub fn round_robin_config(&self, lb_kind: &str) -> String {
+        let reals: String = self
+            .reals
+            .iter()
+            .map(|real| {
+                format!(
+                    "    real_server {} {} {{ TCP_CHECK {{ connect_timeout 1 }} }}\n",
+                    real.addr(),
+                    self.real_port
+                )
+            })
+            .collect();
+        format!(
+            "virtual_server {} {} {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind {lb_kind}\n    \
+             protocol TCP\n{reals}}}\n",
+            self.vip.ip(),
+            self.vip.port()
+        )
+    }
+
     /// Starts an HTTP server on [`Topology::real_port`] of every real, answering with the
     /// real's name.
     pub fn start_http_servers(&self) -> anyhow::Result<Vec<HttpServer>> {

@@ -15,33 +15,8 @@ use std::{
 
 use anyhow::ensure;
 use xlb_testbed::{
-    Child, DrTopology, NatTopology, Netns, Signal, XlbRun, require_root, wait_until,
+    Child, DrTopology, NatTopology, Netns, Signal, Topology, XlbRun, require_root, wait_until,
 };
-
-const CONFIG_DR: &str = "\
-virtual_server 203.0.113.10 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    real_server 192.0.2.11 80 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.12 80 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.13 80 { TCP_CHECK { connect_timeout 1 } }
-}
-";
-
-/// The NAT topology's reals listen on 8080.
-const CONFIG_NAT: &str = "\
-virtual_server 203.0.113.10 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    real_server 192.0.2.11 8080 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.12 8080 { TCP_CHECK { connect_timeout 1 } }
-    real_server 192.0.2.13 8080 { TCP_CHECK { connect_timeout 1 } }
-}
-";
 
 /// Keep-alive connections that must survive each restart.
 const LONG_LIVED: usize = 6;
@@ -64,29 +39,15 @@ enum Exit {
 #[test]
 fn dr_flows_survive_a_killed_agent() -> anyhow::Result<()> {
     require_root!(Ok(()));
-    let topo = DrTopology::new("restart-dr")?;
-    let _servers = topo.start_http_servers()?;
-    survives(
-        &topo.director,
-        &["eth0"],
-        CONFIG_DR,
-        &topo.client,
-        topo.vip,
-        Exit::Killed,
-    )
+    survives(&DrTopology::new("restart-dr")?, "DR", Exit::Killed)
 }
 
 #[test]
 fn dr_flows_survive_an_upgrade() -> anyhow::Result<()> {
     require_root!(Ok(()));
-    let topo = DrTopology::new("upgrade-dr")?;
-    let _servers = topo.start_http_servers()?;
     survives(
-        &topo.director,
-        &["eth0"],
-        CONFIG_DR,
-        &topo.client,
-        topo.vip,
+        &DrTopology::new("upgrade-dr")?,
+        "DR",
         Exit::KeepingTheDataPlane,
     )
 }
@@ -94,31 +55,19 @@ fn dr_flows_survive_an_upgrade() -> anyhow::Result<()> {
 #[test]
 fn nat_flows_survive_a_killed_agent() -> anyhow::Result<()> {
     require_root!(Ok(()));
-    let topo = NatTopology::new("restart-nat")?;
-    let _servers = topo.start_http_servers()?;
-    survives(
-        &topo.director,
-        &topo.interfaces,
-        CONFIG_NAT,
-        &topo.client,
-        topo.vip,
-        Exit::Killed,
-    )
+    survives(&NatTopology::new("restart-nat")?, "NAT", Exit::Killed)
 }
 
-/// Starts xlb on `director` with `config`, opens the long-lived connections, takes the
-/// agent away as `exit` says and starts its successor, with a client opening new
-/// connections all along; then checks that every connection was answered, the long-lived
-/// ones by their real.
-fn survives(
-    director: &Netns,
-    interfaces: &[&str],
-    config: &str,
-    client: &Netns,
-    vip: SocketAddr,
-    exit: Exit,
-) -> anyhow::Result<()> {
-    let mut args: Vec<&str> = interfaces
+/// Starts the reals' servers and xlb on the director of `topo` with a round-robin service
+/// forwarding by `lb_kind`, opens the long-lived connections, takes the agent away as
+/// `exit` says and starts its successor, with a client opening new connections all along;
+/// then checks that every connection was answered, the long-lived ones by their real.
+fn survives<S>(topo: &Topology<S>, lb_kind: &str, exit: Exit) -> anyhow::Result<()> {
+    let _servers = topo.start_http_servers()?;
+    let config = topo.round_robin_config(lb_kind);
+    let (director, client, vip) = (&topo.director, &topo.client, topo.vip);
+    let mut args: Vec<&str> = topo
+        .interfaces
         .iter()
         .flat_map(|interface| ["--interface", interface])
         .collect();
@@ -128,7 +77,7 @@ fn survives(
     // The successor has the same label, so the same run and pinning directories.
     let run = XlbRun {
         label: "xlb",
-        config,
+        config: &config,
         args: &args,
         ..XlbRun::default()
     };

@@ -3,8 +3,8 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use super::{
-    args, block, boolean, command, flag, parsed, renamed, script_user, set, set_some, unknown,
-    unsupported, value,
+    UNSUPPORTED_PROCESS, args, block, boolean, command, flag, parsed, renamed, script_user, set,
+    set_some, unknown, unsupported, value,
 };
 use crate::config::{
     diag::Diagnostics,
@@ -106,13 +106,6 @@ const UNSUPPORTED: &[&str] = &[
     "config_save_dir",
     "tmp_config_directory",
     "data_use_instance",
-    "linkbeat_use_polling",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-    "use_pid_dir",
-    "instance",
-    "child_wait_time",
 ];
 
 /// Old `global_defs` spellings and their modern names.
@@ -217,7 +210,9 @@ pub(super) fn read(node: &Node, global: &mut GlobalDefs, diags: &mut Diagnostics
             "notify_fifo_script" => fifo_script(&mut global.notify_fifo, child, diags),
             "vrrp_notify_fifo_script" => fifo_script(&mut global.vrrp_notify_fifo, child, diags),
             "lvs_notify_fifo_script" => fifo_script(&mut global.lvs_notify_fifo, child, diags),
-            other if UNSUPPORTED.contains(&other) => unsupported(child, diags),
+            other if UNSUPPORTED.contains(&other) || UNSUPPORTED_PROCESS.contains(&other) => {
+                unsupported(child, diags)
+            }
             _ => unknown(child, diags),
         }
     }

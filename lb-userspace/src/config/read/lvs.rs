@@ -422,16 +422,9 @@ fn weight(text: &str) -> Result<Weight, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Check, Config, Options, ServiceEndpoint, parse_str_with};
+    use crate::config::{Check, ServiceEndpoint, read::testing::read};
 
     use super::*;
-
-    fn read(text: &str) -> (Config, String) {
-        match parse_str_with("t.conf", text, &Options { config_id: None }) {
-            Ok(loaded) => (loaded.config, loaded.warnings.to_string()),
-            Err(diags) => panic!("{diags}"),
-        }
-    }
 
     #[test]
     fn checker_timing_falls_through_checker_real_service() {

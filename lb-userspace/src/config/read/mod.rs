@@ -28,6 +28,11 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "interface_up_down_delays",
     "bfd_instance",
     "SSL",
+];
+
+/// Process-wide settings, which configs carry at the top level or inside `global_defs`,
+/// and xlb does not act on yet.
+const UNSUPPORTED_PROCESS: &[&str] = &[
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
@@ -61,7 +66,9 @@ pub(super) fn config(nodes: &[Node], diags: &mut Diagnostics) -> Config {
             "virtual_server" => config
                 .virtual_servers
                 .extend(lvs::virtual_server(node, diags)),
-            name if UNSUPPORTED_TOP.contains(&name) => unsupported(node, diags),
+            name if UNSUPPORTED_TOP.contains(&name) || UNSUPPORTED_PROCESS.contains(&name) => {
+                unsupported(node, diags)
+            }
             _ => unknown(node, diags),
         }
     }
@@ -267,4 +274,19 @@ fn track_weight(
         }
     };
     Some(TrackWeight { weight, reverse })
+}
+
+/// What the readers' tests share.
+#[cfg(test)]
+mod testing {
+    use crate::config::{Config, Options, parse_str_with};
+
+    /// `text` read as a whole configuration, with the warnings it drew; panics with the
+    /// diagnostics of one that does not load.
+    pub fn read(text: &str) -> (Config, String) {
+        match parse_str_with("t.conf", text, &Options { config_id: None }) {
+            Ok(loaded) => (loaded.config, loaded.warnings.to_string()),
+            Err(diags) => panic!("{diags}"),
+        }
+    }
 }

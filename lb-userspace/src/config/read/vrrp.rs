@@ -977,16 +977,9 @@ pub(super) fn sync_group(node: &Node, diags: &mut Diagnostics) -> Option<VrrpSyn
 mod tests {
     use std::time::Duration;
 
-    use crate::config::{Config, Options, VrrpInstance, parse_str_with};
+    use crate::config::{VrrpInstance, read::testing::read};
 
     use super::*;
-
-    fn read(text: &str) -> (Config, String) {
-        match parse_str_with("t.conf", text, &Options { config_id: None }) {
-            Ok(loaded) => (loaded.config, loaded.warnings.to_string()),
-            Err(diags) => panic!("{diags}"),
-        }
-    }
 
     fn instance(body: &str) -> (VrrpInstance, String) {
         let (config, warnings) = read(&format!(
