@@ -106,10 +106,20 @@ mod tests {
 
     #[test]
     fn other_attach_failures_are_left_as_they_are() {
-        for (mode, errno) in [(Mode::Auto, libc::EOPNOTSUPP), (Mode::Native, libc::EBUSY)] {
+        for (mode, errno) in [(Mode::Auto, libc::EOPNOTSUPP), (Mode::Native, libc::EPERM)] {
             let plain = format!("{:#}", anyhow::Error::from(attach(mode, errno)));
             assert_eq!(format!("{:#}", attach_failed(attach(mode, errno))), plain);
         }
+    }
+
+    #[test]
+    fn an_interface_with_a_program_says_how_to_free_it() {
+        let err = format!("{:#}", attach_failed(attach(Mode::Native, libc::EBUSY)));
+        assert!(
+            err.starts_with("--interface br0 already has an XDP program: "),
+            "{err}"
+        );
+        assert!(err.contains("ip link set dev br0 xdp off"), "{err}");
     }
 
     #[test]
