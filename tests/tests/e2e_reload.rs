@@ -18,9 +18,20 @@ use std::{
 
 use anyhow::{Context, ensure};
 use xlb_testbed::{
-    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Netns, Node, holds_for, require_root,
-    wait_until,
+    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Netns, Node, require_root,
+    wait_sole_holder, wait_until,
 };
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100));
+const VIP_ADDED: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 101));
+const VIP_OF_VI_2: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 102));
+
+const HIGH: u8 = 200;
+const LOW: u8 = 100;
+/// Below [`LOW`]: a master reloaded with it hands over.
+const LOWER: u8 = 50;
 
 const POLL: Duration = Duration::from_millis(10);
 /// Starting a router and its first election, at 1 s adverts (Master_Down_Interval 3.6 s).
@@ -31,17 +42,8 @@ const HANDOVER: Duration = Duration::from_secs(6);
 const SETTLED: Duration = Duration::from_secs(1);
 /// A master announces new VIPs as soon as it has them.
 const ANNOUNCE: Duration = Duration::from_secs(3);
-
-const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-const VIP_ADDED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
-const VIP_OF_VI_2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 102);
-
-const HIGH: u8 = 200;
-const LOW: u8 = 100;
-/// Below [`LOW`]: a master reloaded with it hands over.
-const LOWER: u8 = 50;
+/// How long a notify script may take to log a change already made.
+const TOLD: Duration = Duration::from_secs(2);
 
 /// 30 SIGHUPs in 30 s.
 const RELOADS: u32 = 30;
@@ -57,9 +59,9 @@ struct Router {
     priority: u8,
     advert_int: &'static str,
     /// `VI_1`'s addresses.
-    vips: Vec<Ipv4Addr>,
+    vips: Vec<IpAddr>,
     /// A second instance, `VI_2` (VRID 52), holding this address.
-    second: Option<Ipv4Addr>,
+    second: Option<IpAddr>,
     /// Every instance's `notify` script.
     notify: Option<PathBuf>,
     /// After the instances: a virtual server, say.
@@ -87,7 +89,7 @@ impl Router {
         text
     }
 
-    fn instance(&self, name: &str, vrid: u8, vips: &[Ipv4Addr]) -> String {
+    fn instance(&self, name: &str, vrid: u8, vips: &[IpAddr]) -> String {
         let notify = self
             .notify
             .as_ref()
@@ -151,38 +153,14 @@ impl Notified {
     }
 }
 
-/// Whether `node` holds `vip` as `wanted`, as a check for [`wait_until`] and [`holds_for`].
-fn holding(node: &Node, vip: Ipv4Addr, wanted: bool) -> anyhow::Result<()> {
-    let held = node.has_address(IpAddr::V4(vip))?;
-    ensure!(
-        held == wanted,
-        "{} {} {vip}",
-        node.name(),
-        if held { "holds" } else { "lacks" }
-    );
-    Ok(())
-}
-
-/// `master` alone holds `vip`, within `timeout`, and it stays so for [`SETTLED`].
-fn settled(master: &Node, backup: &Node, vip: Ipv4Addr, timeout: Duration) -> anyhow::Result<()> {
-    let what = format!("{} alone holding {vip}", master.name());
-    let alone = || holding(master, vip, true).and_then(|()| holding(backup, vip, false));
-    wait_until(&what, timeout, POLL, alone)?;
-    holds_for(&what, SETTLED, POLL, alone)
+/// `master` alone holds `vip` within `within`, and it stays so for [`SETTLED`].
+fn settled(master: &Node, backup: &Node, vip: IpAddr, within: Duration) -> anyhow::Result<()> {
+    wait_sole_holder(master, backup, vip, within, SETTLED)
 }
 
 /// Waits for `node`'s gratuitous ARP for `vip` on the wire after `since`.
-fn announced(wire: &Capture, node: &Node, vip: Ipv4Addr, since: Mark) -> anyhow::Result<()> {
-    let from = format!("{} > ", node.mac());
-    let asked = format!("Request who-has {vip} ");
-    let told = format!("tell {vip},");
-    wire.wait_for(
-        &format!("{}'s announcement of {vip}", node.name()),
-        since,
-        &[&from, &asked, &told],
-        ANNOUNCE,
-    )
-    .map(drop)
+fn announced(wire: &Capture, node: &Node, vip: IpAddr, since: Mark) -> anyhow::Result<()> {
+    wire.wait_announced(node, vip, since, ANNOUNCE)
 }
 
 /// How many state changes `xlb` has logged.
@@ -211,7 +189,7 @@ fn thirty_unchanged_reloads_fail_no_request_and_move_no_router() -> anyhow::Resu
     let configs = [config(HIGH, &notified[0]), config(LOW, &notified[1])];
     // dir1 first, so that dir2 starts as the backup it stays.
     let (mut xlb1, _) = dir1.spawn_xlb("xlb", &configs[0], &["eth0"])?;
-    wait_until("dir1 master", ELECTION, POLL, || holding(dir1, VIP, true))?;
+    wait_until("dir1 master", ELECTION, POLL, || dir1.holding(VIP, true))?;
     let (mut xlb2, _) = dir2.spawn_xlb("xlb", &configs[1], &["eth0"])?;
     wait_until("an answer through the VIP", ELECTION, POLL, || {
         topo.client.http_get(topo.vip)
@@ -219,14 +197,17 @@ fn thirty_unchanged_reloads_fail_no_request_and_move_no_router() -> anyhow::Resu
     settled(dir1, dir2, VIP, ELECTION)?;
     notified[0].wait_for(
         &["INSTANCE VI_1 BACKUP 200", "INSTANCE VI_1 MASTER 200"],
-        ANNOUNCE,
+        TOLD,
     )?;
-    notified[1].wait_for(&["INSTANCE VI_1 BACKUP 100"], ANNOUNCE)?;
+    notified[1].wait_for(&["INSTANCE VI_1 BACKUP 100"], TOLD)?;
     let changes = [entered(&xlb1), entered(&xlb2)];
 
     let stop = AtomicBool::new(false);
     let (reloaded, churn) = thread::scope(|scope| {
-        let churn = scope.spawn(|| churn(&topo.client, &stop));
+        let churn = scope.spawn(|| {
+            topo.client
+                .http_get_until(topo.vip, PACE, &stop, CLIENT_LIMIT)
+        });
         let reloaded = (|| -> anyhow::Result<()> {
             for round in 0..RELOADS {
                 let due = Instant::now() + RELOAD_PACE;
@@ -243,46 +224,21 @@ fn thirty_unchanged_reloads_fail_no_request_and_move_no_router() -> anyhow::Resu
         (reloaded, churn.join().expect("the client thread panicked"))
     });
     reloaded?;
-    let (made, failed) = churn?;
-    ensure!(
-        failed.is_empty(),
-        "{} of {made} requests failed across the reloads: {failed:?}",
-        failed.len()
-    );
-    ensure!(made > 0, "the client made no request at all");
+    churn?.all_answered("across the reloads")?;
     ensure!(
         [entered(&xlb1), entered(&xlb2)] == changes,
         "a director changed state across the reloads"
     );
     notified[0].wait_for(
         &["INSTANCE VI_1 BACKUP 200", "INSTANCE VI_1 MASTER 200"],
-        SETTLED,
+        TOLD,
     )?;
-    notified[1].wait_for(&["INSTANCE VI_1 BACKUP 100"], SETTLED)?;
+    notified[1].wait_for(&["INSTANCE VI_1 BACKUP 100"], TOLD)?;
     for xlb in [&xlb1, &xlb2] {
         let finished = xlb.stderr().matches("Reload finished").count();
         ensure!(finished == RELOADS as usize, "{finished} reloads finished");
     }
     settled(dir1, dir2, VIP, SETTLED)
-}
-
-/// A request on a new connection every [`PACE`] until `stop`: how many, and the errors of
-/// those that failed.
-fn churn(client: &Netns, stop: &AtomicBool) -> anyhow::Result<(usize, Vec<String>)> {
-    let vip = std::net::SocketAddr::from((VIP, 80));
-    let began = Instant::now();
-    let mut made = 0;
-    let mut failed = Vec::new();
-    while !stop.load(Ordering::Relaxed) && began.elapsed() < CLIENT_LIMIT {
-        let next = Instant::now() + PACE;
-        made += 1;
-        if let Err(err) = client.http_get(vip) {
-            failed.push(format!("{err:#}"));
-        }
-        // Pacing, not waiting for anything: the next request is due at `next`.
-        thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    Ok((made, failed))
 }
 
 /// Two xlb routers on one segment, reloaded through every change keepalived applies in
@@ -306,7 +262,7 @@ fn reloads_move_mastership_vips_and_instances_in_place() -> anyhow::Result<()> {
         ..Router::new(LOW, "1")
     };
     let (mut xlb_a, _) = a.spawn_xlb("xlb", &high.config(), &[])?;
-    wait_until("a master", ELECTION, POLL, || holding(&a, VIP, true))?;
+    wait_until("a master", ELECTION, POLL, || a.holding(VIP, true))?;
     let (mut xlb_b, _) = b.spawn_xlb("xlb", &low.config(), &[])?;
     settled(&a, &b, VIP, ELECTION)?;
 
@@ -328,8 +284,8 @@ fn reloads_move_mastership_vips_and_instances_in_place() -> anyhow::Result<()> {
         "INSTANCE VI_1 MASTER 100",
         "INSTANCE VI_1 BACKUP 100",
     ];
-    told_a.wait_for(&a_told, SETTLED)?;
-    told_b.wait_for(&b_told, SETTLED)?;
+    told_a.wait_for(&a_told, TOLD)?;
+    told_b.wait_for(&b_told, TOLD)?;
 
     for router in [&mut high, &mut low] {
         router.vips.push(VIP_ADDED);
@@ -345,11 +301,11 @@ fn reloads_move_mastership_vips_and_instances_in_place() -> anyhow::Result<()> {
     b.reload_xlb(&mut xlb_b, &low.config())?;
     a.reload_xlb(&mut xlb_a, &high.config())?;
     wait_until("the removed VIP gone", ANNOUNCE, POLL, || {
-        holding(&a, VIP_ADDED, false)
+        a.holding(VIP_ADDED, false)
     })?;
     settled(&a, &b, VIP, SETTLED).context("after removing a VIP")?;
-    told_a.wait_for(&a_told, SETTLED)?;
-    told_b.wait_for(&b_told, SETTLED)?;
+    told_a.wait_for(&a_told, TOLD)?;
+    told_b.wait_for(&b_told, TOLD)?;
 
     // a first, so that its new instance's timer runs out first; and on removal b first,
     // so that a's priority-0 advert finds no backup left to take over.
@@ -361,20 +317,20 @@ fn reloads_move_mastership_vips_and_instances_in_place() -> anyhow::Result<()> {
     settled(&a, &b, VIP_OF_VI_2, HANDOVER).context("after adding VI_2")?;
     a_told.extend(["INSTANCE VI_2 BACKUP 200", "INSTANCE VI_2 MASTER 200"]);
     b_told.push("INSTANCE VI_2 BACKUP 100");
-    told_a.wait_for(&a_told, SETTLED)?;
-    told_b.wait_for(&b_told, SETTLED)?;
+    told_a.wait_for(&a_told, TOLD)?;
+    told_b.wait_for(&b_told, TOLD)?;
     for router in [&mut high, &mut low] {
         router.second = None;
     }
     b.reload_xlb(&mut xlb_b, &low.config())?;
     a.reload_xlb(&mut xlb_a, &high.config())?;
     wait_until("VI_2's VIP gone", ANNOUNCE, POLL, || {
-        holding(&a, VIP_OF_VI_2, false)
+        a.holding(VIP_OF_VI_2, false)
     })?;
     a_told.push("INSTANCE VI_2 STOP 200");
     b_told.push("INSTANCE VI_2 STOP 100");
-    told_a.wait_for(&a_told, SETTLED)?;
-    told_b.wait_for(&b_told, SETTLED)?;
+    told_a.wait_for(&a_told, TOLD)?;
+    told_b.wait_for(&b_told, TOLD)?;
     settled(&a, &b, VIP, SETTLED).context("after removing VI_2")
 }
 
@@ -393,7 +349,7 @@ fn a_deleted_interface_faults_and_its_return_resumes_mastership() -> anyhow::Res
         ..Router::new(HIGH, "0.1")
     };
     let (xlb, _) = a.spawn_xlb("xlb", &high.config(), &[])?;
-    wait_until("a master", ELECTION, POLL, || holding(&a, VIP, true))?;
+    wait_until("a master", ELECTION, POLL, || a.holding(VIP, true))?;
     let _keepalived = Keepalived::start(&b, "keepalived", &Router::new(LOW, "0.1").config())?;
     settled(&a, &b, VIP, ELECTION)?;
 
@@ -404,11 +360,9 @@ fn a_deleted_interface_faults_and_its_return_resumes_mastership() -> anyhow::Res
             "INSTANCE VI_1 MASTER 200",
             "INSTANCE VI_1 FAULT 200",
         ],
-        ANNOUNCE,
+        TOLD,
     )?;
-    wait_until("b to take the VIP", HANDOVER, POLL, || {
-        holding(&b, VIP, true)
-    })?;
+    wait_until("b to take the VIP", HANDOVER, POLL, || b.holding(VIP, true))?;
 
     let mark = wire.mark();
     lan.cable(&a, a.name(), a.iface(), A)?;
@@ -422,7 +376,7 @@ fn a_deleted_interface_faults_and_its_return_resumes_mastership() -> anyhow::Res
             "INSTANCE VI_1 BACKUP 200",
             "INSTANCE VI_1 MASTER 200",
         ],
-        SETTLED,
+        TOLD,
     )?;
     let log = xlb.stderr();
     ensure!(
