@@ -76,8 +76,9 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Runs `spec` from now on, as keepalived reloads: see [`reload`](self::reload) for
-    /// what carries over. Returns once it is applied.
+    /// Runs `spec` from now on, as keepalived reloads: instances matched by name keep
+    /// their state unless what names their virtual router changed (engine/reload.rs says
+    /// what carries over). Returns once it is applied.
     pub async fn reload(&self, spec: Spec) {
         let (done, applied) = oneshot::channel();
         if self.reloads.send((spec, done)).is_ok() {
