@@ -2,11 +2,14 @@
 
 use std::{fs, path::PathBuf, time::Duration};
 
-use crate::{Child, Netns, workspace_binary};
+use crate::{Child, Netns, Signal, workspace_binary};
 
 /// How long `xlb run` may take to say READY=1: loading the XDP program waits for the
 /// verifier, which takes seconds on a busy machine. An xlb that exits ends the wait at once.
 const XLB_READY: Duration = Duration::from_secs(60);
+/// How long a reload may take, from SIGHUP to READY=1: reading the configuration and
+/// applying it, with nothing to verify.
+const XLB_RELOADED: Duration = Duration::from_secs(10);
 
 /// How a test starts `xlb run`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,7 +57,7 @@ impl Netns {
     ///
     /// [`Ended`]: crate::Ended
     pub fn start_xlb(&self, run: &XlbRun) -> anyhow::Result<(Child, PathBuf)> {
-        let file = self.dir().join(format!("{}.conf", run.label));
+        let file = self.xlb_config(run.label);
         fs::write(&file, run.config)?;
         let run_dir = self.dir().join(format!("{}-run", run.label));
         let xlb = workspace_binary("xlb")?;
@@ -77,5 +80,20 @@ impl Netns {
         let mut child = Child::spawn_notifying(run.label, command, self.dir())?;
         child.wait_notified("READY=1", XLB_READY)?;
         Ok((child, run_dir))
+    }
+
+    /// Rewrites the configuration of `xlb`, an `xlb run` started here, to `config`, and
+    /// reloads it with SIGHUP: returns once it has notified RELOADING=1 and then READY=1,
+    /// the whole configuration applied.
+    pub fn reload_xlb(&self, xlb: &mut Child, config: &str) -> anyhow::Result<()> {
+        fs::write(self.xlb_config(xlb.label()), config)?;
+        xlb.signal(Signal::SIGHUP)?;
+        xlb.wait_notified("RELOADING=1", XLB_RELOADED)?;
+        xlb.wait_notified("READY=1", XLB_RELOADED)
+    }
+
+    /// Where the `xlb run` labelled `label` reads its configuration.
+    fn xlb_config(&self, label: &str) -> PathBuf {
+        self.dir().join(format!("{label}.conf"))
     }
 }

@@ -20,8 +20,8 @@ use std::{
 use anyhow::{Context, ensure};
 use xlb::ctl::{self, ServiceStatus};
 use xlb_testbed::{
-    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Node, Peer, Vrrp, holds_for,
-    require_root, wait_until,
+    Capture, Child, FailoverTopology, Keepalived, Lan, Mark, Node, Peer, Vrrp, require_root,
+    wait_sole_holder, wait_until,
 };
 
 const POLL: Duration = Duration::from_millis(10);
@@ -247,42 +247,19 @@ impl Segment {
             &format!("{vip} on {}", node.name()),
             bound.saturating_sub(since.elapsed()),
             POLL,
-            || holding(node, vip, true),
+            || node.holding(vip, true),
         )?;
         Ok(since.elapsed())
     }
 
-    /// `master` holds `vip` and `backup` does not (after the moment a preempted master
-    /// needs to hear its better), and it stays so for [`SETTLED`].
+    /// `master` alone holds `vip` within [`ANNOUNCE`], and it stays so for [`SETTLED`].
     fn settled(&self, master: &Node, backup: &Node, vip: IpAddr) -> anyhow::Result<()> {
-        let what = format!("{} alone holding {vip}", master.name());
-        let alone = || holding(master, vip, true).and_then(|()| holding(backup, vip, false));
-        wait_until(&what, ANNOUNCE, POLL, alone)?;
-        holds_for(&what, SETTLED, POLL, alone)
+        wait_sole_holder(master, backup, vip, ANNOUNCE, SETTLED)
     }
 
-    /// Waits for `node`'s announcement of `vip` (gratuitous ARP or unsolicited NA) seen on
-    /// the wire after `since`.
+    /// Waits for `node`'s announcement of `vip` seen on the wire after `since`.
     fn wait_announced(&self, node: &Node, vip: IpAddr, since: Mark) -> anyhow::Result<()> {
-        let from = format!("{} > ", node.mac());
-        // tcpdump shows a gratuitous ARP as a request for the VIP from the VIP.
-        let words = match vip {
-            IpAddr::V4(_) => vec![
-                from,
-                format!("Request who-has {vip} "),
-                format!("tell {vip},"),
-            ],
-            IpAddr::V6(_) => vec![from, format!("neighbor advertisement, tgt is {vip},")],
-        };
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        self.wire
-            .wait_for(
-                &format!("{}'s announcement of {vip}", node.name()),
-                since,
-                &words,
-                ANNOUNCE,
-            )
-            .map(drop)
+        self.wire.wait_announced(node, vip, since, ANNOUNCE)
     }
 
     /// Starts `favoured` on `a` and `other` on `b`, and waits until `a` is the settled
@@ -304,18 +281,6 @@ impl Segment {
         self.settled(&self.a, &self.b, high.vip)?;
         Ok(routers)
     }
-}
-
-/// Whether `node` holds `vip` as `wanted`, as a check for [`wait_until`] and [`holds_for`].
-fn holding(node: &Node, vip: IpAddr, wanted: bool) -> anyhow::Result<()> {
-    let held = node.has_address(vip)?;
-    ensure!(
-        held == wanted,
-        "{} {} {vip}",
-        node.name(),
-        if held { "holds" } else { "lacks" }
-    );
-    Ok(())
 }
 
 /// Runs `scenario` for every mix at once, each on its own segment, and reports every mix
@@ -694,13 +659,13 @@ fn a_healed_split_brain_leaves_one_master_announcing() -> anyhow::Result<()> {
             split,
             low.master_down_interval() + MARGIN,
         )?;
-        holding(&segment.a, low.vip, true).context("no split brain")?;
+        segment.a.holding(low.vip, true).context("no split brain")?;
         let mark = segment.wire.mark();
         heal(&segment.a)?;
         segment.wait_announced(&segment.a, low.vip, mark)?;
         heal(&segment.b)?;
         wait_until("b to step down", ANNOUNCE, POLL, || {
-            holding(&segment.b, low.vip, false)
+            segment.b.holding(low.vip, false)
         })?;
         segment.settled(&segment.a, &segment.b, low.vip)
     })
@@ -765,8 +730,8 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     })?;
     // dir2 may have answered, winning the first election before dir1 had started.
     wait_until("dir1 active and dir2 on standby", ELECTION, POLL, || {
-        holding(dir1, vip, true)?;
-        holding(dir2, vip, false)?;
+        dir1.holding(vip, true)?;
+        dir2.holding(vip, false)?;
         ensure!(service(&master_run)?.active, "dir1's service on standby");
         ensure!(!service(&backup_run)?.active, "dir2's service active");
         Ok::<_, anyhow::Error>(())
@@ -784,7 +749,7 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     let crashed = Instant::now();
     let bound = Instance::new(3, "0.1", LOW).master_down_interval() + MARGIN;
     wait_until("dir2 to take the VIP", bound, POLL, || {
-        holding(dir2, vip, true)
+        dir2.holding(vip, true)
     })?;
     eprintln!("dir2 took the VIP {:?} after the crash", crashed.elapsed());
     wait_until("an answer through dir2", ANNOUNCE, POLL, || {
@@ -800,7 +765,7 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
     // (same run directory) takes it over, as a restarted keepalived finds IPVS as it was.
     let (_rejoined, rejoined_run) = dir1.spawn_xlb("xlb", &config(LOW / 2), &["eth0"])?;
     wait_until("dir1 back, on standby", ELECTION, POLL, || {
-        holding(dir1, vip, false)?;
+        dir1.holding(vip, false)?;
         ensure!(!service(&rejoined_run)?.active, "dir1's service active");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -816,7 +781,7 @@ fn only_the_master_director_forwards() -> anyhow::Result<()> {
         new_flows(&backup_run)? >= before + 10,
         "dir2 did not forward every new connection"
     );
-    holding(dir2, vip, true)
+    dir2.holding(vip, true)
 }
 
 /// The one service of a director's `xlb status`.

@@ -8,7 +8,7 @@ mod ownership;
 mod status;
 mod systemd;
 
-use std::{collections::HashSet, net::IpAddr, path::PathBuf};
+use std::{collections::HashSet, net::IpAddr, path::PathBuf, time::Instant};
 
 use anyhow::{Context as _, anyhow};
 use tokio::{
@@ -87,13 +87,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .await
         .context("applying the configuration to the XDP data plane")?;
     // After the first plan, which needs no VRRP state (VIPs start on standby), so that a
-    // refused plan leaves no VRRP instance to stop.
-    let (vrrp, mut vrrp_events) = if agent.config.vrrp_instances.is_empty() {
-        (None, None)
-    } else {
-        let (handle, events) = vrrp::start(&agent.config).await.context("starting VRRP")?;
-        (Some(handle), Some(events))
-    };
+    // refused plan leaves no VRRP instance to stop. Started without instances too, for a
+    // reload to add some.
+    let (vrrp, mut vrrp_events) = vrrp::start(&agent.config).await.context("starting VRRP")?;
 
     let (requests_tx, mut requests) = mpsc::channel(16);
     let _server = ctl::Server::start(ctl::socket_path(&agent.options.run_dir), requests_tx)
@@ -111,13 +107,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = interfaces.tick() => agent.follow_interfaces(),
             Some(transition) = transitions.recv() => agent.health_changed(transition),
-            Some(event) = next_vrrp_event(&mut vrrp_events) => agent.vrrp_changed(&event),
+            Some(event) = vrrp_events.recv() => agent.vrrp_changed(&event),
             Some(pending) = requests.recv() => {
                 let _ = pending.reply.send(agent.respond(&pending.request));
             }
             _ = hangup.recv() => {
                 notifier.reloading();
-                agent.reload(&transitions_tx).await;
+                agent.reload(&transitions_tx, &vrrp).await;
                 notifier.ready();
             }
             _ = terminate.recv() => break,
@@ -126,9 +122,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     info!("Stopping");
     notifier.stopping();
-    if let Some(vrrp) = vrrp {
-        vrrp.shutdown().await;
-    }
+    vrrp.shutdown().await;
     agent.checkers.shutdown().await;
     if let Some(dataplane) = agent.dataplane.take() {
         dataplane
@@ -136,15 +130,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .context("stopping the data plane")?;
     }
     Ok(())
-}
-
-async fn next_vrrp_event(
-    events: &mut Option<mpsc::UnboundedReceiver<vrrp::Event>>,
-) -> Option<vrrp::Event> {
-    match events {
-        Some(events) => events.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 struct Agent {
@@ -325,9 +310,13 @@ impl Agent {
         }
     }
 
-    /// Re-reads the configuration; on error the running one stays, on success only what
-    /// changed is applied and checkers restart with their last verdicts kept.
-    async fn reload(&mut self, transitions: &mpsc::Sender<check::Transition>) {
+    /// Re-reads the configuration and applies all of it, as keepalived does on SIGHUP: VRRP
+    /// instances that did not change carry on untouched and the others change in place or
+    /// restart ([`vrrp::Handle::reload`]), virtual servers are applied as a new plan, and
+    /// checkers restart with their last verdicts kept. A configuration that cannot be read,
+    /// or whose VRRP part cannot run on this host, leaves everything as it was.
+    async fn reload(&mut self, transitions: &mpsc::Sender<check::Transition>, vrrp: &vrrp::Handle) {
+        let began = Instant::now();
         info!("Reloading configuration {}", self.options.config.display());
         let config = match load(&self.options) {
             Ok(config) => config,
@@ -336,15 +325,23 @@ impl Agent {
                 return;
             }
         };
-        if !config.vrrp_instances.is_empty() || !self.config.vrrp_instances.is_empty() {
-            warn!("VRRP instances keep running as started: restart xlb to apply VRRP changes");
-        }
+        let spec = match vrrp::resolve(&config).await {
+            Ok(spec) => spec,
+            Err(err) => {
+                error!("Keeping the running configuration: {err}");
+                return;
+            }
+        };
+        // Before the instances' events, which are read once the reload is done.
+        self.ownership.reconfigure(&config);
+        vrrp.reload(spec).await;
         self.checkers.shutdown().await;
         self.config = config;
         self.health.retain(&self.config);
         if let Err(err) = self.start(transitions).await {
             log_refused(err);
         }
+        info!("Reload finished in {:?}", began.elapsed());
     }
 
     fn respond(&self, request: &ctl::Request) -> ctl::Response {

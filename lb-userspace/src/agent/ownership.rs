@@ -18,20 +18,16 @@ pub struct Ownership {
 
 impl Ownership {
     pub fn new(config: &Config) -> Self {
-        let managed = config
-            .vrrp_instances
-            .iter()
-            .flat_map(|i| {
-                i.virtual_ipaddresses
-                    .iter()
-                    .chain(&i.virtual_ipaddresses_excluded)
-            })
-            .map(|a| a.addr)
-            .collect();
         Self {
-            managed,
+            managed: managed(config),
             mastered: HashMap::new(),
         }
+    }
+
+    /// Follows a reloaded configuration. What each instance masters changes with the
+    /// events its reload sends (removed instances stop, changed VIPs are reported).
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.managed = managed(config);
     }
 
     /// Follows a state change; true when what this node serves may have changed.
@@ -49,6 +45,20 @@ impl Ownership {
     pub fn serves(&self, vip: IpAddr) -> bool {
         !self.managed.contains(&vip) || self.mastered.values().any(|vips| vips.contains(&vip))
     }
+}
+
+/// The VIPs some `vrrp_instance` of `config` manages.
+fn managed(config: &Config) -> HashSet<IpAddr> {
+    config
+        .vrrp_instances
+        .iter()
+        .flat_map(|i| {
+            i.virtual_ipaddresses
+                .iter()
+                .chain(&i.virtual_ipaddresses_excluded)
+        })
+        .map(|a| a.addr)
+        .collect()
 }
 
 #[cfg(test)]

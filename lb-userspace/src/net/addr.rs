@@ -35,15 +35,16 @@ impl Netlink {
         // The crate's own message also adds a broadcast address to IPv4 prefixes, which the
         // configuration did not ask for.
         *request.message_mut() = message(a);
-        settled(request.execute().await, libc::EEXIST, || {
+        settled(request.execute().await, &[libc::EEXIST], || {
             format!("adding {}", describe(a))
         })
     }
 
-    /// Removes `a`; an address already gone counts as removed.
+    /// Removes `a`; an address already gone counts as removed, as does one whose
+    /// interface is gone (it took its addresses with it).
     pub async fn del_addr(&self, a: &HostAddr) -> Result<(), Error> {
         let result = self.handle.address().del(message(a)).execute().await;
-        settled(result, libc::EADDRNOTAVAIL, || {
+        settled(result, &[libc::EADDRNOTAVAIL, libc::ENODEV], || {
             format!("removing {}", describe(a))
         })
     }
@@ -66,15 +67,15 @@ impl Netlink {
     }
 }
 
-/// `result` of asking for `what`, where the kernel's `done` errno means the address already
+/// `result` of asking for `what`, where the kernel's `done` errnos mean the address already
 /// is as asked.
 fn settled(
     result: Result<(), rtnetlink::Error>,
-    done: i32,
+    done: &[i32],
     what: impl FnOnce() -> String,
 ) -> Result<(), Error> {
     match result.map_err(|err| Error::request(what(), err)) {
-        Err(e) if e.errno() == Some(done) => Ok(()),
+        Err(e) if e.errno().is_some_and(|errno| done.contains(&errno)) => Ok(()),
         other => other,
     }
 }

@@ -15,7 +15,7 @@ mod packet;
 use std::io;
 
 pub use addr::HostAddr;
-pub use link::{LinkEvents, LinkState, index};
+pub use link::{LinkEvent, LinkEvents, LinkState, index};
 pub use neigh::Resolver;
 pub use packet::PacketSocket;
 

@@ -31,6 +31,13 @@ impl Announcer {
         self.next_refresh = s.rules.master_refresh.map(|r| now + r);
     }
 
+    /// As master, a reload gave it addresses: one round announces them (and the others,
+    /// as keepalived does), and the refresh period starts over.
+    pub fn addresses_added(&mut self, s: &GarpSettings, now: Instant) {
+        self.add_round(s, s.rules.master_repeat, now);
+        self.next_refresh = s.rules.master_refresh.map(|r| now + r);
+    }
+
     /// As master, it saw a lower-priority advert: another router believes it is master
     /// too, and the network must learn again where the addresses are.
     pub fn lower_priority_seen(&mut self, s: &GarpSettings, now: Instant) {
@@ -84,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn becoming_master_announces_twice_a_round() {
+    fn becoming_master_announces_twice_a_round_and_gaining_addresses_once() {
         let s = settings();
         let t0 = Instant::now();
         let mut a = Announcer::default();
@@ -94,6 +101,9 @@ mod tests {
         assert_eq!(a.take_due(&s, t0 + Duration::from_secs(4)), 0);
         assert_eq!(a.take_due(&s, t0 + Duration::from_secs(5)), 5);
         assert_eq!(a.deadline(), None);
+        a.addresses_added(&s, t0);
+        assert_eq!(a.take_due(&s, t0), 5);
+        assert_eq!(a.deadline(), None, "no second round after master_delay");
     }
 
     #[test]

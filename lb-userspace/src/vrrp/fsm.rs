@@ -36,22 +36,30 @@ impl fmt::Display for State {
 }
 
 /// What the machine needs from an instance's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// The instance name, as logs show it: `(VI_1) ...`.
     pub name: String,
     pub version: Version,
+    pub interval: AdvertInterval,
+    /// The address adverts are sent from; the higher one wins between equal priorities.
+    pub primary: IpAddr,
+    pub election: Election,
+}
+
+/// How an instance takes part in elections: the part of its settings a reload changes
+/// while it runs ([`Machine::reconfigure`]). The rest names the virtual router on the wire,
+/// and changing it means another router.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Election {
     /// The configured priority, before tracking weights.
     pub priority: Priority,
-    pub interval: AdvertInterval,
     /// False for `nopreempt`. An address owner preempts regardless.
     pub preempt: bool,
     /// How long after entering BACKUP a higher-priority backup waits before preempting.
     pub preempt_delay: Duration,
     /// `state MASTER`: only a hint, as in keepalived; the election decides.
     pub want_master: bool,
-    /// The address adverts are sent from; the higher one wins between equal priorities.
-    pub primary: IpAddr,
 }
 
 /// What the caller must do, in order.
@@ -116,7 +124,10 @@ impl Machine {
 
     /// The priority adverts carry now.
     pub fn priority(&self) -> Priority {
-        self.settings.priority.adjusted(self.priority_delta)
+        self.settings
+            .election
+            .priority
+            .adjusted(self.priority_delta)
     }
 
     /// When [`Machine::on_timer`] must next be called.
@@ -144,7 +155,7 @@ impl Machine {
         let mut actions = Vec::new();
         if self.faulted {
             self.enter(State::Fault, now, &mut actions);
-        } else if self.priority().is_owner() && self.settings.want_master {
+        } else if self.priority().is_owner() && self.settings.election.want_master {
             self.enter(State::Master, now, &mut actions);
         } else {
             self.enter(State::Backup, now, &mut actions);
@@ -190,7 +201,8 @@ impl Machine {
             return;
         }
         let holding = self.preempt_hold_until.is_some_and(|t| now < t);
-        let may_preempt = self.settings.preempt || self.settings.priority.is_owner();
+        let election = &self.settings.election;
+        let may_preempt = election.preempt || election.priority.is_owner();
         if !may_preempt || holding || heard.priority >= self.priority() {
             if self.settings.version == Version::V3 && heard.interval != self.master_interval {
                 info!(
@@ -249,20 +261,39 @@ impl Machine {
     pub fn set_priority_delta(&mut self, delta: i32, now: Instant) -> Vec<Action> {
         let before = self.priority();
         self.priority_delta = delta;
+        self.priority_moved(before, now)
+            .map(Action::Advertise)
+            .into_iter()
+            .collect()
+    }
+
+    /// A reload changed how this instance takes part in elections. The state, its timers
+    /// and the interval learned from the master carry over, so an unchanged election sends
+    /// nothing; a changed priority acts as tracking's weights do (a master advertises it at
+    /// once: the priority returned), and a new `preempt` or `preempt_delay` applies from
+    /// the next advert or BACKUP entry.
+    pub fn reconfigure(&mut self, election: Election, now: Instant) -> Option<Priority> {
+        let before = self.priority();
+        self.settings.election = election;
+        self.priority_moved(before, now)
+    }
+
+    /// The priority adverts carry was `before`. A master tells the backups of a change at
+    /// once, so that one that now outranks it preempts without waiting: the priority to
+    /// advertise, with the advert timer restarted.
+    fn priority_moved(&mut self, before: Priority, now: Instant) -> Option<Priority> {
         let after = self.priority();
-        let mut actions = Vec::new();
-        if before != after {
-            info!(
-                "({}) Changing effective priority from {before} to {after}",
-                self.name()
-            );
-            if self.state == State::Master {
-                // Tell backups now, so one that outranks us preempts without waiting.
-                actions.push(Action::Advertise(after));
-                self.deadline = Some(now + self.settings.interval.duration());
-            }
+        if before == after {
+            return None;
         }
-        actions
+        info!(
+            "({}) Changing effective priority from {before} to {after}",
+            self.name()
+        );
+        (self.state == State::Master).then(|| {
+            self.deadline = Some(now + self.settings.interval.duration());
+            after
+        })
     }
 
     /// Tracking reports a fault (an interface down, a script failing with no weight)
@@ -325,8 +356,8 @@ impl Machine {
                 if from != State::Master {
                     self.master_interval = self.settings.interval;
                 }
-                self.preempt_hold_until = Some(now + self.settings.preempt_delay)
-                    .filter(|_| !self.settings.preempt_delay.is_zero());
+                let delay = self.settings.election.preempt_delay;
+                self.preempt_hold_until = Some(now + delay).filter(|_| !delay.is_zero());
                 actions.push(Action::Transition { from, to });
                 self.deadline = Some(now + self.master_down_interval());
             }
@@ -349,17 +380,28 @@ impl Machine {
 mod tests {
     use super::*;
 
-    fn settings(priority: u8) -> Settings {
-        Settings {
-            name: "VI_1".into(),
-            version: Version::V3,
+    fn election(priority: u8) -> Election {
+        Election {
             priority: Priority::new(priority),
-            interval: AdvertInterval::from_centis(100).unwrap(),
             preempt: true,
             preempt_delay: Duration::ZERO,
             want_master: false,
-            primary: "192.0.2.1".parse().unwrap(),
         }
+    }
+
+    /// A v3 instance at 1 s adverts that takes part in elections as `election` says.
+    fn electing(election: Election) -> Settings {
+        Settings {
+            name: "VI_1".into(),
+            version: Version::V3,
+            interval: AdvertInterval::from_centis(100).unwrap(),
+            primary: "192.0.2.1".parse().unwrap(),
+            election,
+        }
+    }
+
+    fn settings(priority: u8) -> Settings {
+        electing(election(priority))
     }
 
     fn heard(from: &str, priority: u8) -> Heard {
@@ -376,6 +418,14 @@ mod tests {
 
     fn transition(from: State, to: State) -> Action {
         Action::Transition { from, to }
+    }
+
+    /// A lone machine started at `t0` that became master when its timer fired, and when.
+    fn elected(priority: u8, t0: Instant) -> (Machine, Instant) {
+        let mut m = Machine::new(settings(priority));
+        m.start(t0);
+        let (at, _) = fire(&mut m);
+        (m, at)
     }
 
     /// Runs the timer at its deadline and returns what happened.
@@ -408,10 +458,10 @@ mod tests {
     #[test]
     fn a_lone_backup_becomes_master_after_master_down_interval() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Settings {
+        let mut m = Machine::new(electing(Election {
             want_master: true,
-            ..settings(100)
-        });
+            ..election(100)
+        }));
         assert_eq!(m.start(t0), [transition(State::Initialize, State::Backup)]);
         assert_eq!(m.deadline(), Some(t0 + m.master_down_interval()));
         assert!(m.on_timer(t0 + ms(10)).is_empty(), "not due yet");
@@ -431,11 +481,11 @@ mod tests {
     #[test]
     fn the_owner_takes_over_at_once_and_cannot_be_preempted() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Settings {
+        let mut m = Machine::new(electing(Election {
             want_master: true,
             preempt: false,
-            ..settings(255)
-        });
+            ..election(255)
+        }));
         assert_eq!(
             m.start(t0),
             [
@@ -476,9 +526,7 @@ mod tests {
     #[test]
     fn a_master_yields_to_higher_priority_and_to_a_higher_address_at_equal_priority() {
         let t0 = Instant::now();
-        let mut m = Machine::new(settings(100));
-        m.start(t0);
-        fire(&mut m);
+        let (mut m, _) = elected(100, t0);
         assert_eq!(m.state(), State::Master);
         // Equal priority from a lower address: we stay and force a new election.
         let actions = m.on_advert(heard("192.0.2.0", 100), t0);
@@ -493,9 +541,7 @@ mod tests {
         let actions = m.on_advert(heard("192.0.2.9", 100), t0);
         assert_eq!(actions, [transition(State::Master, State::Backup)]);
 
-        let mut m = Machine::new(settings(100));
-        m.start(t0);
-        fire(&mut m);
+        let (mut m, _) = elected(100, t0);
         let actions = m.on_advert(heard("192.0.2.0", 101), t0);
         assert_eq!(actions, [transition(State::Master, State::Backup)]);
     }
@@ -503,9 +549,7 @@ mod tests {
     #[test]
     fn a_master_answers_priority_zero_with_an_advert() {
         let t0 = Instant::now();
-        let mut m = Machine::new(settings(100));
-        m.start(t0);
-        let (at, _) = fire(&mut m);
+        let (mut m, at) = elected(100, t0);
         let actions = m.on_advert(heard("192.0.2.2", 0), at + ms(10));
         assert_eq!(actions, [Action::Advertise(Priority::new(100))]);
         assert_eq!(m.deadline(), Some(at + ms(1010)));
@@ -522,11 +566,17 @@ mod tests {
         fire(&mut m);
         assert_eq!(m.state(), State::Master);
 
-        let mut m = Machine::new(Settings {
+        let mut m = Machine::new(electing(Election {
             preempt: false,
-            ..settings(200)
-        });
+            ..election(200)
+        }));
         m.start(t0);
+        stays_backup_under_a_lower_master(&mut m, t0);
+    }
+
+    /// Feeds `m` ten seconds of adverts from a master of priority 100, and checks that it
+    /// stayed backup throughout, as a router that may not preempt does.
+    fn stays_backup_under_a_lower_master(m: &mut Machine, t0: Instant) {
         for i in 1..=10 {
             m.on_advert(heard("192.0.2.2", 100), t0 + ms(1000 * i));
         }
@@ -537,10 +587,10 @@ mod tests {
     #[test]
     fn preempt_delay_holds_a_better_backup_back_for_a_while() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Settings {
+        let mut m = Machine::new(electing(Election {
             preempt_delay: ms(5000),
-            ..settings(200)
-        });
+            ..election(200)
+        }));
         m.start(t0);
         for i in 1..=4 {
             m.on_advert(heard("192.0.2.2", 100), t0 + ms(1000 * i));
@@ -572,9 +622,7 @@ mod tests {
     #[test]
     fn faults_leave_and_return_through_backup() {
         let t0 = Instant::now();
-        let mut m = Machine::new(settings(100));
-        m.start(t0);
-        fire(&mut m);
+        let (mut m, _) = elected(100, t0);
         assert_eq!(
             m.set_fault(true, t0),
             [
@@ -596,9 +644,7 @@ mod tests {
     #[test]
     fn weights_change_the_advertised_priority_at_once() {
         let t0 = Instant::now();
-        let mut m = Machine::new(settings(100));
-        m.start(t0);
-        fire(&mut m);
+        let (mut m, _) = elected(100, t0);
         assert_eq!(
             m.set_priority_delta(-60, t0),
             [Action::Advertise(Priority::new(40))]
@@ -609,11 +655,88 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_releases_mastership_with_priority_zero() {
+    fn an_unchanged_election_leaves_state_and_timers_alone() {
+        let t0 = Instant::now();
+        let (mut m, at) = elected(100, t0);
+        let deadline = m.deadline();
+        assert_eq!(m.reconfigure(election(100), at + ms(300)), None);
+        assert_eq!((m.state(), m.deadline()), (State::Master, deadline));
+
+        let mut b = Machine::new(settings(100));
+        b.start(t0);
+        b.on_advert(heard("192.0.2.2", 150), t0 + ms(500));
+        let deadline = b.deadline();
+        assert_eq!(b.reconfigure(election(100), t0 + ms(700)), None);
+        assert_eq!((b.state(), b.deadline()), (State::Backup, deadline));
+    }
+
+    #[test]
+    fn a_master_reloaded_below_its_backup_tells_it_at_once_and_yields() {
+        let t0 = Instant::now();
+        let (mut m, at) = elected(200, t0);
+        let now = at + ms(300);
+        assert_eq!(m.reconfigure(election(50), now), Some(Priority::new(50)));
+        assert_eq!(
+            m.state(),
+            State::Master,
+            "the backup decides when it takes over"
+        );
+        assert_eq!(
+            m.deadline(),
+            Some(now + ms(1000)),
+            "the advert timer restarts"
+        );
+        // The backup (100) preempts: its advert makes us backup.
+        let actions = m.on_advert(heard("192.0.2.2", 100), now + ms(3000));
+        assert_eq!(actions, [transition(State::Master, State::Backup)]);
+    }
+
+    #[test]
+    fn a_backup_reloaded_above_its_master_preempts_after_master_down_interval() {
         let t0 = Instant::now();
         let mut m = Machine::new(settings(100));
         m.start(t0);
-        fire(&mut m);
+        m.on_advert(heard("192.0.2.2", 150), t0 + ms(500));
+        let last_heard = t0 + ms(1500);
+        m.on_advert(heard("192.0.2.2", 150), last_heard);
+        let deadline = m.deadline();
+        assert_eq!(m.reconfigure(election(200), last_heard + ms(100)), None);
+        // The master's adverts are now lower: discarded, they no longer hold the timer.
+        m.on_advert(heard("192.0.2.2", 150), last_heard + ms(1000));
+        let (at, actions) = fire(&mut m);
+        assert_eq!(Some(at), deadline);
+        assert_eq!(actions[0], transition(State::Backup, State::Master));
+        assert_eq!(actions[1], Action::Advertise(Priority::new(200)));
+    }
+
+    #[test]
+    fn a_reload_to_nopreempt_keeps_a_better_backup_waiting() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(settings(200));
+        m.start(t0);
+        m.reconfigure(
+            Election {
+                preempt: false,
+                ..election(200)
+            },
+            t0,
+        );
+        stays_backup_under_a_lower_master(&mut m, t0);
+    }
+
+    #[test]
+    fn a_reload_keeps_tracking_weights_on_the_new_priority() {
+        let t0 = Instant::now();
+        let (mut m, _) = elected(100, t0);
+        m.set_priority_delta(-20, t0);
+        assert_eq!(m.reconfigure(election(150), t0), Some(Priority::new(130)));
+        assert_eq!(m.priority(), Priority::new(130));
+    }
+
+    #[test]
+    fn shutdown_releases_mastership_with_priority_zero() {
+        let t0 = Instant::now();
+        let (mut m, _) = elected(100, t0);
         assert_eq!(
             m.shutdown(),
             [

@@ -1,5 +1,6 @@
 //! One running VRRP instance: its state machine and announcer, and the sockets and
-//! netlink requests that carry out what they decide.
+//! netlink requests that carry out what they decide; and what a reload or a returning
+//! interface changes in it.
 
 use std::{net::IpAddr, time::Instant};
 
@@ -12,8 +13,9 @@ use super::{
     fsm::{Action, Heard, Machine, Settings, State},
     garp::Announcements,
     packet::{Advert, Auth},
+    plan::RebindError,
     socket::{Received, Sender},
-    types::Vrid,
+    types::{Priority, Version, Vrid},
 };
 use crate::net::{HostAddr, Netlink};
 
@@ -33,6 +35,16 @@ pub struct Plan {
     /// `virtual_ipaddress_excluded`: added on MASTER, not carried in adverts.
     pub excluded: Vec<HostAddr>,
     pub garp: GarpSettings,
+    pub source: Source,
+}
+
+/// Where an instance's advert source address came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `unicast_src_ip` / `mcast_src_ip`.
+    Configured,
+    /// The interface's own address, looked for again when the interface comes back.
+    Interface,
 }
 
 impl Plan {
@@ -61,11 +73,29 @@ pub struct Change {
     pub to: State,
 }
 
+/// The sockets an instance speaks through, bound to its interface.
+struct Wire {
+    sender: Sender,
+    announcements: Announcements,
+}
+
+impl Wire {
+    async fn open(plan: &Plan, netlink: &Netlink) -> Result<Self, StartError> {
+        let sender = Sender::open(&plan.ifname, plan.ifindex, plan.settings.primary)?;
+        let mac = netlink.hardware_address(plan.ifindex).await?;
+        let announcements = Announcements::open(&plan.ifname, plan.ifindex, mac)?;
+        Ok(Self {
+            sender,
+            announcements,
+        })
+    }
+}
+
 pub struct Instance {
     pub plan: Plan,
     pub machine: Machine,
-    sender: Sender,
-    announcements: Announcements,
+    /// `None` while the interface is gone: the instance is in FAULT, with nothing to say.
+    wire: Option<Wire>,
     announcer: Announcer,
     /// Where the VIPs are added and removed.
     netlink: Netlink,
@@ -78,18 +108,85 @@ impl Instance {
         rejections: Rejections,
         netlink: Netlink,
     ) -> Result<Self, StartError> {
-        let sender = Sender::open(&plan.ifname, plan.ifindex, plan.settings.primary)?;
-        let mac = netlink.hardware_address(plan.ifindex).await?;
-        let announcements = Announcements::open(&plan.ifname, plan.ifindex, mac)?;
+        let wire = Wire::open(&plan, &netlink).await?;
         Ok(Self {
             machine: Machine::new(plan.settings.clone()),
             plan,
-            sender,
-            announcements,
+            wire: Some(wire),
             announcer: Announcer::default(),
             netlink,
             rejections,
         })
+    }
+
+    /// The index of the interface while it exists: where this instance's adverts arrive.
+    pub fn ifindex(&self) -> Option<u32> {
+        self.wire.as_ref().map(|_| self.plan.ifindex)
+    }
+
+    /// The interface was deleted: its sockets go with it. The caller puts the instance
+    /// in FAULT.
+    pub fn unbind(&mut self) {
+        self.wire = None;
+        self.announcer.stop();
+    }
+
+    /// The interface came back as `ifindex`: sockets are opened on it and the state machine
+    /// begins again (FAULT holds nothing worth keeping), for the caller to start.
+    pub async fn rebind(&mut self, ifindex: u32) -> Result<(), RebindError> {
+        let plan = self.plan.rebound(ifindex, &self.netlink).await?;
+        let wire = Wire::open(&plan, &self.netlink).await?;
+        self.machine = Machine::new(plan.settings.clone());
+        self.plan = plan;
+        self.wire = Some(wire);
+        self.announcer = Announcer::default();
+        Ok(())
+    }
+
+    /// Takes a reloaded plan for the same virtual router (interface, VRID, version,
+    /// interval, source and destinations unchanged: otherwise the caller restarts the
+    /// instance). The state and its timers carry over; a master adds the VIPs it gained,
+    /// announcing them, and removes those it lost; a changed priority is advertised.
+    pub async fn reconfigure(&mut self, plan: Plan, now: Instant) {
+        let old = std::mem::replace(&mut self.plan, plan);
+        if self.machine.state() == State::Master {
+            self.move_vips(&old, now).await;
+        }
+        if let Some(priority) = self
+            .machine
+            .reconfigure(self.plan.settings.election.clone(), now)
+        {
+            self.advertise(priority);
+        }
+    }
+
+    /// As master, swaps the addresses of `old` for the current plan's.
+    async fn move_vips(&mut self, old: &Plan, now: Instant) {
+        let name = self.plan.name().to_owned();
+        let kept = |a: &HostAddr, plan: &Plan| plan.all_addrs().any(|b| b == a);
+        for a in old.all_addrs().filter(|a| !kept(a, &self.plan)) {
+            info!("({name}) removing VIP {}", a.addr);
+            if let Err(e) = self.netlink.del_addr(a).await {
+                warn!("({name}) {e}");
+            }
+        }
+        let added: Vec<HostAddr> = self
+            .plan
+            .all_addrs()
+            .filter(|a| !kept(a, old))
+            .cloned()
+            .collect();
+        for a in &added {
+            info!("({name}) setting VIP {}", a.addr);
+            if let Err(e) = self.netlink.add_addr(a).await {
+                warn!("({name}) {e}");
+            }
+        }
+        if !added.is_empty() {
+            self.announcer.addresses_added(&self.plan.garp, now);
+            let rounds = self.announcer.take_due(&self.plan.garp, now);
+            self.announce(rounds);
+        }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -173,7 +270,9 @@ impl Instance {
             // Entering BACKUP from start-up clears addresses a previous run left too.
             info!("({name}) removing VIPs.");
             self.announcer.stop();
-            for a in self.plan.all_addrs() {
+            // Those on a deleted interface went with it.
+            let gone = self.ifindex().is_none().then_some(self.plan.ifindex);
+            for a in self.plan.all_addrs().filter(|a| Some(a.ifindex) != gone) {
                 if let Err(e) = self.netlink.del_addr(a).await {
                     warn!("({name}) {e}");
                 }
@@ -181,7 +280,8 @@ impl Instance {
         }
     }
 
-    fn advertise(&self, priority: super::types::Priority) {
+    fn advertise(&self, priority: Priority) {
+        let Some(wire) = &self.wire else { return };
         let s = &self.plan.settings;
         let advert = Advert {
             version: s.version,
@@ -190,22 +290,22 @@ impl Instance {
             interval: s.interval,
             addrs: self.plan.expect.vips.clone(),
             auth: match s.version {
-                super::types::Version::V2 => self.plan.expect.auth,
-                super::types::Version::V3 => Auth::None,
+                Version::V2 => self.plan.expect.auth,
+                Version::V3 => Auth::None,
             },
         };
         for dst in &self.plan.destinations {
-            let msg = advert.encode(self.sender.src(), *dst);
-            if let Err(e) = self.sender.send(*dst, &msg) {
+            let msg = advert.encode(wire.sender.src(), *dst);
+            if let Err(e) = wire.sender.send(*dst, &msg) {
                 warn!("({}) cannot send advert to {dst}: {e}", self.plan.name());
             }
         }
     }
 
     fn announce(&self, rounds: u32) {
-        if rounds == 0 {
+        let Some(wire) = self.wire.as_ref().filter(|_| rounds > 0) else {
             return;
-        }
+        };
         let name = self.plan.name();
         for a in self.plan.all_addrs() {
             info!(
@@ -213,7 +313,7 @@ impl Instance {
                 self.plan.ifname, a.addr
             );
             for _ in 0..rounds {
-                if let Err(e) = self.announcements.announce(a.addr) {
+                if let Err(e) = wire.announcements.announce(a.addr) {
                     warn!("({name}) cannot announce {}: {e}", a.addr);
                 }
             }

@@ -9,11 +9,12 @@ use std::{
 use tracing::warn;
 
 use super::{
+    StartError,
     accept::Expect,
     announce::GarpSettings,
     engine::{InstanceSpec, Spec, SyncGroupSpec},
-    fsm::Settings,
-    instance::Plan,
+    fsm::{Election, Settings},
+    instance::{Plan, Source},
     notify::Scripts,
     packet::Auth,
     script::{self, FileSpec, ScriptSpec},
@@ -97,7 +98,7 @@ pub async fn resolve(config: &Config, netlink: &Netlink) -> Result<Spec, PlanErr
     }
     for inst in &config.vrrp_instances {
         let plan = plan(config, inst, netlink).await?;
-        let tracks = tracks(config, inst, plan.ifindex)?;
+        let tracks = tracks(config, inst, &plan.ifname)?;
         spec.instances.push(InstanceSpec {
             plan,
             tracks,
@@ -132,12 +133,15 @@ async fn plan(config: &Config, inst: &VrrpInstance, netlink: &Netlink) -> Result
         .ok_or_else(|| fail("xlb needs an interface for every instance".into()))?;
     let ifindex = net::index(&ifname).map_err(|e| fail(e.to_string()))?;
     let v6 = matches!(inst.family, crate::config::Family::Ipv6);
-    let primary = match inst.src_ip {
-        Some(ip) => ip,
-        None => source_address(netlink, ifindex, v6)
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .ok_or_else(|| fail(format!("no usable source address on {ifname}")))?,
+    let (primary, source) = match inst.src_ip {
+        Some(ip) => (ip, Source::Configured),
+        None => (
+            source_address(netlink, ifindex, v6)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| fail(format!("no usable source address on {ifname}")))?,
+            Source::Interface,
+        ),
     };
     let interval = AdvertInterval::from_duration(inst.advert_int)
         .ok_or_else(|| fail(format!("advert_int {:?} cannot be sent", inst.advert_int)))?;
@@ -197,13 +201,16 @@ async fn plan(config: &Config, inst: &VrrpInstance, netlink: &Netlink) -> Result
         settings: Settings {
             name: inst.name.clone(),
             version: inst.version,
-            priority: Priority::new(inst.priority.get()),
             interval,
-            preempt: !inst.nopreempt,
-            preempt_delay: inst.preempt_delay,
-            want_master: inst.state == InitialState::Master,
             primary,
+            election: Election {
+                priority: Priority::new(inst.priority.get()),
+                preempt: !inst.nopreempt,
+                preempt_delay: inst.preempt_delay,
+                want_master: inst.state == InitialState::Master,
+            },
         },
+        source,
         vrid: inst.vrid,
         ifname,
         ifindex,
@@ -225,7 +232,7 @@ async fn plan(config: &Config, inst: &VrrpInstance, netlink: &Netlink) -> Result
     })
 }
 
-fn tracks(config: &Config, inst: &VrrpInstance, own: u32) -> Result<Vec<Track>, PlanError> {
+fn tracks(config: &Config, inst: &VrrpInstance, own: &str) -> Result<Vec<Track>, PlanError> {
     let track = |what, w: TrackWeight| Track {
         what,
         weight: w.weight,
@@ -233,15 +240,18 @@ fn tracks(config: &Config, inst: &VrrpInstance, own: u32) -> Result<Vec<Track>, 
     };
     let mut out = Vec::new();
     if !inst.dont_track_primary {
-        out.push(track(Tracked::Interface(own), TrackWeight::default()));
+        out.push(track(
+            Tracked::Interface(own.to_owned()),
+            TrackWeight::default(),
+        ));
     }
     for i in &inst.track.interfaces {
-        let ifindex = net::index(&i.name).map_err(|e| PlanError::Instance {
+        net::index(&i.name).map_err(|e| PlanError::Instance {
             pos: i.pos.to_string(),
             name: inst.name.clone(),
             what: e.to_string(),
         })?;
-        out.push(track(Tracked::Interface(ifindex), i.weight));
+        out.push(track(Tracked::Interface(i.name.clone()), i.weight));
     }
     for s in &inst.track.scripts {
         if let Some(script) = config.vrrp_script(&s.name) {
@@ -269,6 +279,38 @@ fn broadcast(v: &VirtualAddress) -> Option<Ipv4Addr> {
         Broadcast::Addr(b) => Some(b),
         Broadcast::Plus => Some(Ipv4Addr::from(u32::from(a) | host_mask)),
         Broadcast::Minus => Some(Ipv4Addr::from(u32::from(a) & !host_mask)),
+    }
+}
+
+/// Why an instance cannot use its interface again yet.
+#[derive(Debug, thiserror::Error)]
+pub enum RebindError {
+    #[error("no usable source address on {0} yet")]
+    NoSource(String),
+    #[error(transparent)]
+    Open(#[from] StartError),
+}
+
+impl Plan {
+    /// This plan on the interface of the same name, which came back as `ifindex`: what
+    /// lived on the old index moves to the new one, and an advert source found on the
+    /// interface is found again.
+    pub async fn rebound(&self, ifindex: u32, netlink: &Netlink) -> Result<Plan, RebindError> {
+        let old = self.ifindex;
+        let mut plan = self.clone();
+        plan.ifindex = ifindex;
+        for a in plan.vips.iter_mut().chain(&mut plan.excluded) {
+            if a.ifindex == old {
+                a.ifindex = ifindex;
+            }
+        }
+        if plan.source == Source::Interface {
+            plan.settings.primary = source_address(netlink, ifindex, plan.is_v6())
+                .await
+                .map_err(StartError::from)?
+                .ok_or_else(|| RebindError::NoSource(plan.ifname.clone()))?;
+        }
+        Ok(plan)
     }
 }
 

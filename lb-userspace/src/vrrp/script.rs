@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::track::{Status, Tracked};
 
 /// A `vrrp_script` as its runner needs it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScriptSpec {
     pub name: String,
     pub argv: Vec<String>,
@@ -163,7 +163,7 @@ async fn run_once(spec: &ScriptSpec) -> bool {
 }
 
 /// A `track_file` as its watcher needs it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSpec {
     pub name: String,
     pub path: PathBuf,

@@ -4,7 +4,9 @@
 /// Something an instance tracks, by the key its status is reported under.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Tracked {
-    Interface(u32),
+    /// By name, as configured: an interface deleted and created again is the same one to
+    /// tracking, though the kernel gives it a new index.
+    Interface(String),
     Script(String),
     File(String),
 }
@@ -85,7 +87,7 @@ mod tests {
 
     #[test]
     fn zero_weight_faults_while_down() {
-        let t = [track(Tracked::Interface(3), 0, false)];
+        let t = [track(Tracked::Interface("eth0".into()), 0, false)];
         assert_eq!(evaluate(&t, |_| Some(Status::Up(true))), Verdict::default());
         assert!(evaluate(&t, |_| Some(Status::Up(false))).fault);
         assert!(!evaluate(&t, |_| None).fault, "unknown counts as up");

@@ -4,7 +4,9 @@ use std::{
     collections::BTreeMap,
     io::{BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    time::Duration,
+    sync::atomic::{AtomicBool, Ordering},
+    thread,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, ensure};
@@ -30,6 +32,20 @@ impl Answers {
             *counts.entry(name.as_str()).or_default() += 1;
         }
         counts
+    }
+
+    /// Whether there was a request, and every one was answered: otherwise an error that
+    /// says how many failed `during` what, and why.
+    pub fn all_answered(&self, during: &str) -> anyhow::Result<()> {
+        ensure!(!self.each.is_empty(), "no request was made {during}");
+        let failed = self.failures();
+        ensure!(
+            failed.is_empty(),
+            "{} of {} requests failed {during}: {failed:?}",
+            failed.len(),
+            self.each.len()
+        );
+        Ok(())
     }
 
     /// The requests that failed, as (index, error).
@@ -116,6 +132,31 @@ impl Netns {
                 .collect()
         })?;
         Ok(Answers { each })
+    }
+}
+
+impl Netns {
+    /// A request on a new connection every `pace` until `stop` is set, or for `limit` at
+    /// most whatever happens to the test: a client that keeps coming while the test does
+    /// something to the director. Failures are recorded, not fatal.
+    pub fn http_get_until(
+        &self,
+        addr: SocketAddr,
+        pace: Duration,
+        stop: &AtomicBool,
+        limit: Duration,
+    ) -> anyhow::Result<Answers> {
+        self.run(|| {
+            let began = Instant::now();
+            let mut each = Vec::new();
+            while !stop.load(Ordering::Relaxed) && began.elapsed() < limit {
+                let next = Instant::now() + pace;
+                each.push(fetch_once(addr).map_err(|err| format!("{err:#}")));
+                // Pacing, not waiting for anything: the next request is due at `next`.
+                thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            Answers { each }
+        })
     }
 }
 
